@@ -1,0 +1,37 @@
+# Declarative helpers so that every CMakeLists.txt below the root lists only names, sources and
+# dependencies.
+#
+#   ndx_cc_library(NAME common SRCS a.cc HDRS a.h DEPS absl::status)
+#       -> STATIC library ndx_common, alias ndx::common; its include root is the repository root,
+#          so code includes "libs/common/a.h".
+#   ndx_cc_test(NAME common_test SRCS a_test.cc DEPS ndx::common LABELS unit)
+#       -> executable, linked with gtest_main and the test-support library, registered with ctest
+#          one test per gtest case (gtest_discover_tests), with the given labels.
+#   ndx_cc_binary(NAME ndx-queue SRC main.cc DEPS ndx::queue_service)
+#       -> executable from one main.cc.
+
+function(ndx_cc_library)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;HDRS;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(ndx_${ARG_NAME} STATIC ${ARG_SRCS} ${ARG_HDRS})
+  add_library(ndx::${ARG_NAME} ALIAS ndx_${ARG_NAME})
+  target_include_directories(ndx_${ARG_NAME} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(ndx_${ARG_NAME} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+endfunction()
+
+function(ndx_cc_test)
+  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 120)
+  endif()
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} ndx::testing GTest::gmock GTest::gtest_main)
+  gtest_discover_tests(${ARG_NAME}
+    DISCOVERY_TIMEOUT 30
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+endfunction()
+
+function(ndx_cc_binary)
+  cmake_parse_arguments(ARG "" "NAME;SRC" "DEPS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRC})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
+endfunction()
