@@ -1,0 +1,105 @@
+#include "libs/config/service_config.h"
+
+#include <unistd.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace ndx::config {
+namespace {
+
+constexpr absl::Duration kMaxTtl = absl::Hours(24 * 365);
+
+bool IsQueueName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+CommonConfig ReadCommon(EnvReader& env, bool database_required) {
+  CommonConfig c;
+  c.redis_url = env.RequiredString("REDIS_URL", "e.g. redis://127.0.0.1:6379/0");
+  if (!c.redis_url.empty()) {
+    absl::StatusOr<redis::RedisOptions> parsed = redis::ParseRedisUrl(c.redis_url);
+    if (parsed.ok()) {
+      c.redis = *parsed;
+    } else {
+      env.AddError("REDIS_URL", parsed.status().message());
+    }
+  }
+  c.database_url = database_required
+                       ? env.RequiredString("DATABASE_URL", "e.g. postgresql://user@host:5432/db")
+                       : env.String("DATABASE_URL", "");
+  if (!c.database_url.empty() && !absl::StartsWith(c.database_url, "postgresql://") &&
+      !absl::StartsWith(c.database_url, "postgres://") && !absl::StrContains(c.database_url, "=")) {
+    env.AddError("DATABASE_URL",
+                 "not a PostgreSQL URI (postgresql://...) nor a key=value connection string");
+  }
+  c.state_ttl =
+      absl::Seconds(env.Int("EXECUTION_STATE_TTL", 86400, 60, absl::ToInt64Seconds(kMaxTtl)));
+  c.completion_ttl =
+      absl::Seconds(env.Int("EXECUTION_COMPLETION_TTL", 3600, 1, absl::ToInt64Seconds(kMaxTtl)));
+  c.queue = env.String("NDX_QUEUE", "default");
+  if (!IsQueueName(c.queue)) {
+    env.AddError("NDX_QUEUE",
+                 absl::StrCat("\"", c.queue, "\" is not a queue name (1-64 of A-Z a-z 0-9 - _ .)"));
+  }
+  c.log_level = env.OneOf("NDX_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
+  return c;
+}
+
+absl::Duration ShutdownGrace(EnvReader& env) {
+  return env.Duration("NDX_SHUTDOWN_GRACE", absl::Seconds(30), absl::ZeroDuration(),
+                      absl::Hours(1));
+}
+
+std::string DefaultWorkerId() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] != '\0' ? host : "worker", "-", ::getpid());
+}
+
+}  // namespace
+
+absl::StatusOr<QueueConfig> LoadQueueConfig(const EnvLookup& lookup) {
+  EnvReader env(lookup);
+  QueueConfig c;
+  c.common = ReadCommon(env, /*database_required=*/true);
+  c.grpc_address = env.ListenAddress("NDX_QUEUE_ADDR", "0.0.0.0:50051");
+  c.metrics_address = env.ListenAddress("NDX_QUEUE_METRICS_ADDR", "0.0.0.0:9451");
+  c.default_execution_mode = env.OneOf("NDX_DEFAULT_EXECUTION_MODE", "queue", {"queue", "direct"});
+  c.shutdown_grace = ShutdownGrace(env);
+  if (absl::Status s = env.status(); !s.ok()) return s;
+  return c;
+}
+
+absl::StatusOr<WorkerConfig> LoadWorkerConfig(const EnvLookup& lookup) {
+  EnvReader env(lookup);
+  WorkerConfig c;
+  c.common = ReadCommon(env, /*database_required=*/true);
+  c.grpc_address = env.ListenAddress("NDX_WORKER_ADDR", "0.0.0.0:50052");
+  c.metrics_address = env.ListenAddress("NDX_WORKER_METRICS_ADDR", "0.0.0.0:9452");
+  c.concurrency = static_cast<int>(env.Int("EXECUTION_WORKER_CONCURRENCY", 5, 1, 1024));
+  c.shutdown_grace = ShutdownGrace(env);
+  c.worker_id = env.String("NDX_WORKER_ID", DefaultWorkerId());
+  if (absl::Status s = env.status(); !s.ok()) return s;
+  return c;
+}
+
+absl::StatusOr<GatewayConfig> LoadGatewayConfig(const EnvLookup& lookup) {
+  EnvReader env(lookup);
+  GatewayConfig c;
+  c.http_address = env.ListenAddress("NDX_GATEWAY_ADDR", "0.0.0.0:4000");
+  c.queue_server = env.String("NDX_QUEUE_SERVER", "127.0.0.1:50051");
+  c.log_level = env.OneOf("NDX_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
+  c.http_threads = static_cast<int>(env.Int("NDX_GATEWAY_THREADS", 2, 1, 64));
+  c.shutdown_grace = ShutdownGrace(env);
+  if (absl::Status s = env.status(); !s.ok()) return s;
+  return c;
+}
+
+}  // namespace ndx::config

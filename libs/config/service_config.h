@@ -1,0 +1,62 @@
+// File: service_config.h
+//
+// The configuration of each ndx process, read from environment variables and validated at start.
+// A bad or missing value stops the process with a message naming the variable (see EnvReader).
+// README.md "Configuration" documents every variable, its default and its range; keep it in step.
+//
+//   absl::StatusOr<WorkerConfig> config = LoadWorkerConfig(ProcessEnv());
+//   if (!config.ok()) { /* print config.status().message(), exit 2 */ }
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "libs/common/redis/redis_url.h"
+#include "libs/config/env_reader.h"
+
+namespace ndx::config {
+
+// Settings every process shares.
+struct CommonConfig {
+  std::string redis_url;          // REDIS_URL (required)
+  redis::RedisOptions redis;      // parsed from REDIS_URL
+  std::string database_url;       // DATABASE_URL (required by queue and worker)
+  absl::Duration state_ttl;       // EXECUTION_STATE_TTL, seconds (86400)
+  absl::Duration completion_ttl;  // EXECUTION_COMPLETION_TTL, seconds (3600)
+  std::string queue;              // NDX_QUEUE ("default")
+  std::string log_level;          // NDX_LOG_LEVEL (info)
+};
+
+struct QueueConfig {
+  CommonConfig common;
+  std::string grpc_address;            // NDX_QUEUE_ADDR ("0.0.0.0:50051")
+  std::string metrics_address;         // NDX_QUEUE_METRICS_ADDR ("0.0.0.0:9451")
+  std::string default_execution_mode;  // NDX_DEFAULT_EXECUTION_MODE (queue | direct)
+  absl::Duration shutdown_grace;       // NDX_SHUTDOWN_GRACE (30s)
+};
+
+struct WorkerConfig {
+  CommonConfig common;
+  std::string grpc_address;       // NDX_WORKER_ADDR ("0.0.0.0:50052")
+  std::string metrics_address;    // NDX_WORKER_METRICS_ADDR ("0.0.0.0:9452")
+  int concurrency;                // EXECUTION_WORKER_CONCURRENCY (5)
+  absl::Duration shutdown_grace;  // NDX_SHUTDOWN_GRACE (30s)
+  std::string worker_id;          // NDX_WORKER_ID (hostname-pid)
+};
+
+struct GatewayConfig {
+  std::string http_address;       // NDX_GATEWAY_ADDR ("0.0.0.0:4000")
+  std::string queue_server;       // NDX_QUEUE_SERVER ("127.0.0.1:50051")
+  std::string log_level;          // NDX_LOG_LEVEL (info)
+  int http_threads;               // NDX_GATEWAY_THREADS (2)
+  absl::Duration shutdown_grace;  // NDX_SHUTDOWN_GRACE (30s)
+};
+
+// Each returns INVALID_ARGUMENT listing every bad or missing variable by name.
+absl::StatusOr<QueueConfig> LoadQueueConfig(const EnvLookup& env);
+absl::StatusOr<WorkerConfig> LoadWorkerConfig(const EnvLookup& env);
+absl::StatusOr<GatewayConfig> LoadGatewayConfig(const EnvLookup& env);
+
+}  // namespace ndx::config

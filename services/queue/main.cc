@@ -1,0 +1,36 @@
+// ndx-queue: QueueService + EventStream over gRPC (see DESIGN.md "Processes").
+#include <algorithm>
+#include <cstdio>
+
+#include "libs/common/grpc_server.h"
+#include "libs/common/log.h"
+#include "libs/common/redis/redis_url.h"
+#include "libs/config/service_config.h"
+#include "services/queue/queue_server.h"
+
+int main() {
+  ndx::common::BlockShutdownSignals();
+  absl::StatusOr<ndx::config::QueueConfig> config =
+      ndx::config::LoadQueueConfig(ndx::config::ProcessEnv());
+  if (!config.ok()) {
+    std::fprintf(stderr, "ndx-queue: configuration error: %s\n",
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  ndx::log::Init("ndx-queue", ndx::log::ParseLevel(config->common.log_level));
+  ndx::queue::QueueServer server(*config);
+  if (absl::Status s = server.Start(); !s.ok()) {
+    ndx::log::Error("cannot start", {{"error", s}});
+    return 1;
+  }
+  ndx::log::Info("listening", {{"grpc_port", server.grpc_port()},
+                               {"metrics_port", server.metrics_port()},
+                               {"redis", ndx::redis::RedactedUrl(config->common.redis_url)},
+                               {"queue", config->common.queue}});
+  const int sig = ndx::common::WaitForShutdownSignal();
+  ndx::log::Info("shutting down", {{"signal", sig}});
+  // Calls in flight (WaitExecution, event streams) get a short grace: clients retry elsewhere.
+  server.Shutdown(std::min(config->shutdown_grace, absl::Seconds(3)));
+  ndx::log::Info("stopped");
+  return 0;
+}
