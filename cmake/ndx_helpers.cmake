@@ -6,7 +6,9 @@
 #          so code includes "libs/common/a.h".
 #   ndx_cc_test(NAME common_test SRCS a_test.cc DEPS ndx::common LABELS unit)
 #       -> executable, linked with gtest_main and the test-support library, registered with ctest
-#          one test per gtest case (gtest_discover_tests), with the given labels.
+#          as ONE test (the whole binary), with the given labels. One ctest test per binary, not
+#          per gtest case: test binaries start their real servers (redis-server, PostgreSQL) once
+#          per binary in SetUpTestSuite, and per-case processes would start them once per case.
 #   ndx_cc_binary(NAME ndx-queue SRC main.cc DEPS ndx::queue_service)
 #       -> executable from one main.cc.
 
@@ -25,9 +27,8 @@ function(ndx_cc_test)
   endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} ndx::testing GTest::gmock GTest::gtest_main)
-  gtest_discover_tests(${ARG_NAME}
-    DISCOVERY_TIMEOUT 30
-    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
+  add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME} --gtest_color=no)
+  set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()
 
 function(ndx_cc_binary)

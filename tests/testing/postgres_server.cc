@@ -97,7 +97,7 @@ absl::Status PostgresServer::Launch() {
     if (absl::Status s = process_.Start(
             AsPostgres({absl::StrCat(bin, "/postgres"), "-D", absl::StrCat(dir_, "/data"), "-p",
                         std::to_string(port_), "-k", dir_, "-c", "listen_addresses=127.0.0.1", "-c",
-                        "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                        "fsync=off", "-c", "synchronous_commit=on", "-c", "full_page_writes=off",
                         "-c", "max_connections=200"}),
             log);
         !s.ok()) {

@@ -3,7 +3,8 @@
 // PostgresServer: a real PostgreSQL 15 cluster made by initdb in a fresh directory and run by the
 // test as a direct child (as the `postgres` user, via setpriv, since initdb refuses root), on a
 // free port of 127.0.0.1 (never 5432). fsync is off: tests want speed, not durability across
-// power loss (a kill -9 of the server still recovers, because the OS keeps the page cache).
+// power loss; synchronous_commit stays on, so a commit that returned survives Kill() (the WAL is
+// in the OS page cache, which a killed postmaster does not lose).
 //
 //   ndx::testing::PostgresServer pg;
 //   ASSERT_THAT(pg.Start(), IsOk());                       // about 1.5 s (initdb)

@@ -1,0 +1,41 @@
+-- Records a failed attempt of a job: retried with exponential backoff when the error is transient
+-- and attempts remain, else failed for good.
+-- KEYS[1]: queue prefix
+-- ARGV: now_ms, completion_ttl_s, keep_count, id, epoch, error_json, transient (0|1),
+--       jitter (0..1: the fraction of the delay to subtract at random, already drawn by the
+--       caller, so that tests can fix it)
+-- Returns {outcome, delay_ms, attempt}: outcome 1 retry scheduled (after delay_ms), 0 failed,
+-- 2 cancelled instead (a cancel arrived while it ran), -1 rejected (stale epoch or not active).
+local p = KEYS[1]
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local keep = tonumber(ARGV[3])
+local id, epoch, err = ARGV[4], ARGV[5], ARGV[6]
+local transient = ARGV[7] == '1'
+local jitter = tonumber(ARGV[8])
+local jk = job_key(p, id)
+local v = redis.call('HMGET', jk, 'ep', 'st', 'o', 'at')
+if v[1] ~= epoch or (v[2] ~= 'a' and v[2] ~= 'k') then return {-1, 0, 0} end
+local attempt = tonumber(v[4]) or 0
+if v[2] == 'k' then
+  finish(p, id, 'x', 'cancelled', now, ttl, nil)
+  return {2, 0, attempt}
+end
+local pr, ma, bo = parse_opts(v[3])
+if transient and attempt < ma then
+  local delay = math.floor(bo * (2 ^ (attempt - 1)) * (1 - jitter))
+  redis.call('ZREM', p .. 'active', id)
+  redis.call('ZREM', p .. 'deadlines', id)
+  redis.call('HSET', jk, 'st', 'd', 'err', err)
+  redis.call('HDEL', jk, 'ls', 'dl')
+  if delay > 0 then
+    redis.call('ZADD', p .. 'delayed', now + delay, id)
+  else
+    redis.call('ZADD', p .. 'delayed', now, id)
+    promote_due(p, now, 1)
+  end
+  return {1, delay, attempt}
+end
+finish(p, id, 'f', 'failed', now, ttl, err)
+trim(p, 'failed', now, ttl, keep)
+return {0, 0, attempt}

@@ -1,0 +1,68 @@
+-- Housekeeping, run by every consumer and queue process; the hk lease lets one of them do it per
+-- interval. Promotes due delayed jobs, recovers jobs whose lease lapsed (back to wait, or failed
+-- past the stall limit; cancelling ones become cancelled), and ends jobs past their deadline as
+-- timed out even when the worker holding them never answers (its epoch is bumped, so none of its
+-- writes are accepted any more, and it is told through the cancel channel).
+-- KEYS[1]: queue prefix
+-- ARGV: now_ms, owner, interval_ms, max_stalls, completion_ttl_s, keep_count, batch, force (0|1)
+-- Returns {ran (0|1), promoted, requeued, stall_failed, timed_out, cancelled}
+local p = KEYS[1]
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[3])
+local max_stalls = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+local keep = tonumber(ARGV[6])
+local batch = tonumber(ARGV[7])
+if ARGV[8] ~= '1' then
+  if not redis.call('SET', p .. 'hk', ARGV[2], 'NX', 'PX', interval) then
+    return {0, 0, 0, 0, 0, 0}
+  end
+end
+local promoted = promote_due(p, now, batch)
+local requeued, stall_failed, timed_out, cancelled = 0, 0, 0, 0
+local expired = redis.call('ZRANGEBYSCORE', p .. 'active', '-inf', now, 'LIMIT', 0, batch)
+for _, id in ipairs(expired) do
+  local jk = job_key(p, id)
+  local v = redis.call('HMGET', jk, 'st', 'o', 'wk')
+  redis.call('ZREM', p .. 'active', id)
+  redis.call('ZREM', p .. 'deadlines', id)
+  if not v[1] then
+    -- the hash expired: nothing to recover
+  elseif v[1] == 'k' then
+    finish(p, id, 'x', 'cancelled', now, ttl, nil)
+    cancelled = cancelled + 1
+  else
+    redis.call('HINCRBY', jk, 'ep', 1)
+    local sc = redis.call('HINCRBY', jk, 'sc', 1)
+    if sc > max_stalls then
+      finish(p, id, 'f', 'failed', now, ttl, json_error(
+        'stalled ' .. sc .. ' times: the worker running it (last ' .. (v[3] or '?') ..
+        ') stopped renewing its lease; the limit is ' .. max_stalls, 'STALLED'))
+      stall_failed = stall_failed + 1
+    else
+      redis.call('HDEL', jk, 'ls', 'dl', 'wk')
+      push_wait(p, id, (parse_opts(v[2])), now)
+      requeued = requeued + 1
+    end
+  end
+end
+if requeued > 0 then wake(p) end
+local late = redis.call('ZRANGEBYSCORE', p .. 'deadlines', '-inf', now, 'LIMIT', 0, batch)
+for _, id in ipairs(late) do
+  local jk = job_key(p, id)
+  local v = redis.call('HMGET', jk, 'st', 'o')
+  if v[1] == 'a' or v[1] == 'k' then
+    local _, _, _, to = parse_opts(v[2])
+    redis.call('HINCRBY', jk, 'ep', 1)
+    finish(p, id, 't', 'timedout', now, ttl, json_error(
+      'execution exceeded its timeout of ' .. to .. ' ms', 'EXECUTION_TIMEOUT'))
+    redis.call('PUBLISH', p .. 'cancel', id)
+    timed_out = timed_out + 1
+  else
+    redis.call('ZREM', p .. 'deadlines', id)
+  end
+end
+if stall_failed > 0 then trim(p, 'failed', now, ttl, keep) end
+if timed_out > 0 then trim(p, 'timedout', now, ttl, keep) end
+if cancelled > 0 then trim(p, 'cancelled', now, ttl, keep) end
+return {1, promoted, requeued, stall_failed, timed_out, cancelled}

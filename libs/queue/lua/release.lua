@@ -1,0 +1,30 @@
+-- Hands jobs back without counting an attempt (graceful shutdown): they are ready again at once
+-- for another consumer, and the releasing holder is fenced off (epoch + 1).
+-- KEYS[1]: queue prefix
+-- ARGV: now_ms, completion_ttl_s, then pairs (id, epoch)
+-- Returns one integer per pair: 1 released, 2 cancelled (it was cancelling), 0 rejected.
+local p = KEYS[1]
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 2 do
+  local id, epoch = ARGV[i], ARGV[i + 1]
+  local jk = job_key(p, id)
+  local v = redis.call('HMGET', jk, 'ep', 'st', 'o')
+  if v[1] == epoch and v[2] == 'a' then
+    redis.call('ZREM', p .. 'active', id)
+    redis.call('ZREM', p .. 'deadlines', id)
+    redis.call('HINCRBY', jk, 'ep', 1)
+    redis.call('HINCRBY', jk, 'at', -1)
+    redis.call('HDEL', jk, 'ls', 'dl', 'wk')
+    push_wait(p, id, (parse_opts(v[3])), now)
+    wake(p)
+    out[#out + 1] = 1
+  elseif v[1] == epoch and v[2] == 'k' then
+    finish(p, id, 'x', 'cancelled', now, ttl, nil)
+    out[#out + 1] = 2
+  else
+    out[#out + 1] = 0
+  end
+end
+return out

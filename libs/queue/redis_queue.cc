@@ -1,0 +1,466 @@
+#include "libs/queue/redis_queue.h"
+
+#include <random>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "libs/common/status_macros.h"
+#include "libs/queue/lua_scripts.h"
+
+namespace ndx::queue {
+namespace {
+
+using redis::RedisReply;
+using redis::RedisScript;
+
+// The scripts, loaded lazily per connection by SHA (RedisScript is thread-safe). Never destroyed.
+struct Scripts {
+  RedisScript enqueue{lua::k_enqueue};
+  RedisScript claim{lua::k_claim};
+  RedisScript renew{lua::k_renew};
+  RedisScript complete{lua::k_complete};
+  RedisScript fail{lua::k_fail};
+  RedisScript cancel{lua::k_cancel};
+  RedisScript ack_cancel{lua::k_ack_cancel};
+  RedisScript release{lua::k_release};
+  RedisScript housekeep{lua::k_housekeep};
+  RedisScript stats{lua::k_stats};
+  RedisScript retry{lua::k_retry};
+};
+
+const Scripts& S() {
+  static const Scripts* scripts = new Scripts();
+  return *scripts;
+}
+
+constexpr absl::Duration kAcquireTimeout = absl::Seconds(2);
+
+int64_t ToMs(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+int64_t ToMs(absl::Time t) { return absl::ToUnixMillis(t); }
+
+absl::Status Malformed(absl::string_view what, const RedisReply& reply) {
+  return absl::InternalError(
+      absl::StrCat("unexpected reply from the queue's ", what, " script: ", reply.DebugString()));
+}
+
+absl::StatusOr<int64_t> IntAt(const RedisReply& array, size_t i) {
+  if (!array.is_array() || i >= array.elements().size()) {
+    return absl::InternalError("queue script reply too short");
+  }
+  const RedisReply& e = array.elements()[i];
+  if (e.is_integer()) return e.integer();
+  int64_t v = 0;
+  if (e.is_string() && absl::SimpleAtoi(e.str(), &v)) return v;
+  return absl::InternalError(absl::StrCat("queue script reply: not an integer: ", e.DebugString()));
+}
+
+JobState StateFromCode(absl::string_view st) {
+  if (st == "w") return JobState::kWaiting;
+  if (st == "d") return JobState::kDelayed;
+  if (st == "a") return JobState::kActive;
+  if (st == "k") return JobState::kCancelling;
+  if (st == "c") return JobState::kCompleted;
+  if (st == "f") return JobState::kFailed;
+  if (st == "t") return JobState::kTimedOut;
+  return JobState::kCancelled;
+}
+
+bool IsQueueName(absl::string_view name) {
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Ids go into key names and Lua patterns: keep them to a safe alphabet.
+bool IsId(absl::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.' &&
+        c != ':') {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<absl::Time> OptionalMs(const std::optional<std::string>& v) {
+  int64_t ms = 0;
+  if (!v || !absl::SimpleAtoi(*v, &ms)) return std::nullopt;
+  return absl::FromUnixMillis(ms);
+}
+
+}  // namespace
+
+bool IsTerminal(JobState state) {
+  return state == JobState::kCompleted || state == JobState::kFailed ||
+         state == JobState::kTimedOut || state == JobState::kCancelled;
+}
+
+const char* JobStateName(JobState state) {
+  switch (state) {
+    case JobState::kWaiting:
+      return "waiting";
+    case JobState::kDelayed:
+      return "delayed";
+    case JobState::kActive:
+      return "active";
+    case JobState::kCancelling:
+      return "cancelling";
+    case JobState::kCompleted:
+      return "completed";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kTimedOut:
+      return "timed out";
+    case JobState::kCancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+std::string NewExecutionId() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const uint64_t a = rng(), b = rng();
+  // Version 4, variant 10.
+  const uint64_t hi = (a & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;
+  const uint64_t lo = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+  return absl::StrFormat("%08x-%04x-%04x-%04x-%012x", hi >> 32, (hi >> 16) & 0xFFFF, hi & 0xFFFF,
+                         lo >> 48, lo & 0xFFFFFFFFFFFFULL);
+}
+
+RedisQueue::RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock)
+    : pool_(pool),
+      options_(std::move(options)),
+      clock_(clock),
+      prefix_(absl::StrCat("ndx:{", options_.name, "}:")) {}
+
+int64_t RedisQueue::NowMs() const { return ToMs(clock_.Now()); }
+
+absl::StatusOr<RedisReply> RedisQueue::Run(const RedisScript& script,
+                                           const std::vector<std::string_view>& args) {
+  if (!IsQueueName(options_.name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("queue name \"", options_.name, "\" is not 1-64 of A-Z a-z 0-9 - _ ."));
+  }
+  NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease connection, pool_.Acquire(kAcquireTimeout));
+  return connection->Eval(script, {prefix_}, args);
+}
+
+absl::StatusOr<std::vector<EnqueueResult>> RedisQueue::Enqueue(absl::Span<const NewJob> jobs) {
+  if (jobs.empty()) return std::vector<EnqueueResult>{};
+  const int64_t now = NowMs();
+  std::vector<std::string> owned;
+  owned.reserve(4 + jobs.size() * 3);
+  owned.push_back(absl::StrCat(now));
+  owned.push_back(absl::StrCat(options_.max_depth));
+  owned.push_back(absl::StrCat(absl::ToInt64Seconds(options_.state_ttl)));
+  owned.push_back(absl::StrCat(jobs.size()));
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const NewJob& job = jobs[i];
+    const std::string where = jobs.size() == 1 ? "job" : absl::StrCat("job ", i);
+    if (!IsId(job.id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": id \"", job.id, "\" is not 1-128 of A-Z a-z 0-9 - _ . :"));
+    }
+    if (job.priority < -1000 || job.priority > 1000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": priority ", job.priority, " is outside -1000..1000"));
+    }
+    if (job.payload.size() > options_.max_payload_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(where, ": job data is ", job.payload.size(), " bytes; the limit is ",
+                       options_.max_payload_bytes, " bytes (NDX_MAX_JOB_BYTES)"));
+    }
+    const int max_attempts = job.max_attempts.value_or(options_.default_max_attempts);
+    if (max_attempts < 1 || max_attempts > 100) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": max_attempts ", max_attempts, " is outside 1..100"));
+    }
+    const absl::Duration timeout = job.timeout.value_or(options_.default_timeout);
+    const absl::Duration backoff = job.backoff.value_or(options_.default_backoff);
+    if (timeout < absl::ZeroDuration() || backoff < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": timeout and backoff must be >= 0"));
+    }
+    if (job.workspace.find(' ') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": workspace contains a space"));
+    }
+    owned.push_back(absl::StrCat(job.priority, " ", max_attempts, " ", ToMs(backoff), " ",
+                                 ToMs(timeout), " ", now, " ", job.workspace));
+  }
+  std::vector<std::string_view> args;
+  args.reserve(4 + jobs.size() * 6);
+  for (size_t i = 0; i < 4; ++i) args.push_back(owned[i]);
+  std::vector<std::string> priorities, run_ats;
+  priorities.reserve(jobs.size());
+  run_ats.reserve(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const NewJob& job = jobs[i];
+    priorities.push_back(absl::StrCat(job.priority));
+    run_ats.push_back(job.run_at ? absl::StrCat(ToMs(*job.run_at)) : "0");
+    args.push_back(job.id);
+    args.push_back(job.idempotency_key);
+    args.push_back(owned[4 + i]);
+    args.push_back(run_ats.back());
+    args.push_back(priorities.back());
+    args.push_back(job.payload);
+  }
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().enqueue, args));
+  if (!reply.is_array() || reply.elements().size() != jobs.size() * 2) {
+    return Malformed("enqueue", reply);
+  }
+  std::vector<EnqueueResult> out(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    out[i].id = reply.elements()[2 * i].str();
+    NDX_ASSIGN_OR_RETURN(int64_t dup, IntAt(reply, 2 * i + 1));
+    out[i].duplicate = dup == 1;
+  }
+  return out;
+}
+
+absl::StatusOr<ClaimResult> RedisQueue::Claim(const std::string& worker, int max) {
+  if (max < 1) return absl::InvalidArgumentError("claim: max must be >= 1");
+  const std::string now = absl::StrCat(NowMs());
+  const std::string lease = absl::StrCat(ToMs(options_.lease));
+  const std::string n = absl::StrCat(max);
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.state_ttl));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().claim, {now, worker, lease, n, ttl}));
+  if (!reply.is_array() || reply.elements().size() != 2 || !reply.elements()[0].is_array()) {
+    return Malformed("claim", reply);
+  }
+  const std::vector<RedisReply>& flat = reply.elements()[0].elements();
+  if (flat.size() % 6 != 0) return Malformed("claim", reply);
+  ClaimResult result;
+  result.jobs.reserve(flat.size() / 6);
+  for (size_t i = 0; i < flat.size(); i += 6) {
+    ClaimedJob job;
+    job.id = flat[i].str();
+    job.epoch = flat[i + 1].integer();
+    job.attempt = static_cast<int>(flat[i + 2].integer());
+    job.max_attempts = static_cast<int>(flat[i + 3].integer());
+    job.ready_since = absl::FromUnixMillis(flat[i + 4].integer());
+    job.payload = flat[i + 5].str();
+    result.jobs.push_back(std::move(job));
+  }
+  NDX_ASSIGN_OR_RETURN(int64_t next, IntAt(reply, 1));
+  if (next >= 0) result.next_due = absl::FromUnixMillis(next);
+  return result;
+}
+
+absl::Status RedisQueue::WaitForWork(redis::RedisConnection& connection, absl::Duration timeout) {
+  // BLPOP takes seconds with decimals; hiredis' read timeout must exceed the block time.
+  const double seconds = std::max(0.01, absl::ToDoubleSeconds(timeout));
+  const std::string key = prefix_ + "wake";
+  const std::string block = absl::StrFormat("%.3f", seconds);
+  absl::StatusOr<RedisReply> r =
+      connection.Command({"BLPOP", key, block}, timeout + absl::Seconds(2));
+  return r.status();
+}
+
+absl::StatusOr<std::vector<LeaseState>> RedisQueue::Renew(absl::Span<const JobRef> jobs) {
+  if (jobs.empty()) return std::vector<LeaseState>{};
+  std::vector<std::string> owned = {absl::StrCat(NowMs()), absl::StrCat(ToMs(options_.lease))};
+  for (const JobRef& j : jobs) owned.push_back(absl::StrCat(j.epoch));
+  std::vector<std::string_view> args = {owned[0], owned[1]};
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    args.push_back(jobs[i].id);
+    args.push_back(owned[2 + i]);
+  }
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().renew, args));
+  if (!reply.is_array() || reply.elements().size() != jobs.size()) return Malformed("renew", reply);
+  std::vector<LeaseState> out;
+  out.reserve(jobs.size());
+  for (const RedisReply& e : reply.elements()) out.push_back(static_cast<LeaseState>(e.integer()));
+  return out;
+}
+
+absl::StatusOr<std::vector<CompleteOutcome>> RedisQueue::Complete(absl::Span<const JobRef> jobs) {
+  if (jobs.empty()) return std::vector<CompleteOutcome>{};
+  std::vector<std::string> owned = {absl::StrCat(NowMs()),
+                                    absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl)),
+                                    absl::StrCat(options_.keep_finished)};
+  for (const JobRef& j : jobs) owned.push_back(absl::StrCat(j.epoch));
+  std::vector<std::string_view> args = {owned[0], owned[1], owned[2]};
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    args.push_back(jobs[i].id);
+    args.push_back(owned[3 + i]);
+  }
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().complete, args));
+  if (!reply.is_array() || reply.elements().size() != jobs.size()) {
+    return Malformed("complete", reply);
+  }
+  std::vector<CompleteOutcome> out;
+  out.reserve(jobs.size());
+  for (const RedisReply& e : reply.elements()) {
+    out.push_back(static_cast<CompleteOutcome>(e.integer()));
+  }
+  return out;
+}
+
+absl::StatusOr<FailOutcome> RedisQueue::Fail(const JobRef& job, const std::string& error_json,
+                                             bool transient) {
+  double jitter = 0;
+  if (options_.jitter > 0) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    jitter = std::uniform_real_distribution<double>(0, std::min(options_.jitter, 1.0))(rng);
+  }
+  const std::string now = absl::StrCat(NowMs());
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl));
+  const std::string keep = absl::StrCat(options_.keep_finished);
+  const std::string epoch = absl::StrCat(job.epoch);
+  const std::string jitter_s = absl::StrFormat("%.6f", jitter);
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().fail, {now, ttl, keep, job.id, epoch, error_json,
+                                                        transient ? "1" : "0", jitter_s}));
+  NDX_ASSIGN_OR_RETURN(int64_t kind, IntAt(reply, 0));
+  NDX_ASSIGN_OR_RETURN(int64_t delay, IntAt(reply, 1));
+  NDX_ASSIGN_OR_RETURN(int64_t attempt, IntAt(reply, 2));
+  FailOutcome out;
+  out.kind = kind == 1   ? FailOutcome::Kind::kRetrying
+             : kind == 0 ? FailOutcome::Kind::kFailed
+             : kind == 2 ? FailOutcome::Kind::kCancelled
+                         : FailOutcome::Kind::kRejected;
+  out.delay = absl::Milliseconds(delay);
+  out.attempt = static_cast<int>(attempt);
+  return out;
+}
+
+absl::StatusOr<JobState> RedisQueue::Cancel(const std::string& id) {
+  const std::string now = absl::StrCat(NowMs());
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().cancel, {now, ttl, id}));
+  if (!reply.is_string() && !reply.is_status()) return Malformed("cancel", reply);
+  return StateFromCode(reply.str());
+}
+
+absl::StatusOr<bool> RedisQueue::AckCancel(const JobRef& job) {
+  const std::string now = absl::StrCat(NowMs());
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl));
+  const std::string epoch = absl::StrCat(job.epoch);
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().ack_cancel, {now, ttl, job.id, epoch}));
+  if (!reply.is_integer()) return Malformed("ack_cancel", reply);
+  return reply.integer() == 1;
+}
+
+absl::StatusOr<std::vector<int>> RedisQueue::Release(absl::Span<const JobRef> jobs) {
+  if (jobs.empty()) return std::vector<int>{};
+  std::vector<std::string> owned = {absl::StrCat(NowMs()),
+                                    absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl))};
+  for (const JobRef& j : jobs) owned.push_back(absl::StrCat(j.epoch));
+  std::vector<std::string_view> args = {owned[0], owned[1]};
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    args.push_back(jobs[i].id);
+    args.push_back(owned[2 + i]);
+  }
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().release, args));
+  if (!reply.is_array() || reply.elements().size() != jobs.size()) {
+    return Malformed("release", reply);
+  }
+  std::vector<int> out;
+  for (const RedisReply& e : reply.elements()) out.push_back(static_cast<int>(e.integer()));
+  return out;
+}
+
+absl::StatusOr<HousekeepingResult> RedisQueue::Housekeep(const std::string& owner, bool force) {
+  const std::vector<std::string> owned = {
+      absl::StrCat(NowMs()),
+      owner,
+      absl::StrCat(std::max<int64_t>(1, ToMs(options_.housekeeping_interval))),
+      absl::StrCat(options_.max_stalls),
+      absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl)),
+      absl::StrCat(options_.keep_finished),
+      absl::StrCat(options_.housekeeping_batch),
+      force ? "1" : "0"};
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().housekeep, std::vector<std::string_view>(
+                                                                owned.begin(), owned.end())));
+  if (!reply.is_array() || reply.elements().size() != 6) return Malformed("housekeep", reply);
+  HousekeepingResult r;
+  r.ran = reply.elements()[0].integer() == 1;
+  r.promoted = reply.elements()[1].integer();
+  r.requeued = reply.elements()[2].integer();
+  r.stall_failed = reply.elements()[3].integer();
+  r.timed_out = reply.elements()[4].integer();
+  r.cancelled = reply.elements()[5].integer();
+  return r;
+}
+
+absl::StatusOr<QueueStats> RedisQueue::Stats() {
+  const std::string now = absl::StrCat(NowMs());
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().stats, {now}));
+  if (!reply.is_array() || reply.elements().size() != 8) return Malformed("stats", reply);
+  const auto& e = reply.elements();
+  QueueStats s;
+  s.waiting = e[0].integer();
+  s.active = e[1].integer();
+  s.delayed = e[2].integer();
+  s.completed = e[3].integer();
+  s.failed = e[4].integer();
+  s.cancelled = e[5].integer();
+  s.timed_out = e[6].integer();
+  s.oldest_waiting = absl::Milliseconds(e[7].integer());
+  return s;
+}
+
+absl::StatusOr<JobInfo> RedisQueue::Get(const std::string& id) {
+  if (!IsId(id)) return absl::InvalidArgumentError(absl::StrCat("\"", id, "\" is not an id"));
+  NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease connection, pool_.Acquire(kAcquireTimeout));
+  const std::string key = absl::StrCat(prefix_, "j:", id);
+  NDX_ASSIGN_OR_RETURN(RedisReply reply,
+                       connection->Command({"HMGET", key, "st", "o", "at", "ep", "sc", "wk", "rt",
+                                            "ls", "dl", "ft", "err", "ro", "d"}));
+  if (!reply.is_array() || reply.elements().size() != 13) return Malformed("get", reply);
+  std::vector<std::optional<std::string>> v;
+  for (const RedisReply& e : reply.elements()) {
+    v.push_back(e.is_nil() ? std::nullopt : std::optional<std::string>(e.str()));
+  }
+  if (!v[0] || !v[1]) {
+    return absl::NotFoundError(absl::StrCat("execution ", id, " not found in queue \"",
+                                            options_.name, "\" (unknown, or its state expired)"));
+  }
+  JobInfo info;
+  info.id = id;
+  info.state = StateFromCode(*v[0]);
+  // o = "priority max_attempts backoff_ms timeout_ms created_ms workspace"
+  std::vector<std::string> parts = absl::StrSplit(*v[1], absl::MaxSplits(' ', 5));
+  int64_t timeout_ms = 0, created_ms = 0;
+  if (parts.size() < 5 || !absl::SimpleAtoi(parts[0], &info.priority) ||
+      !absl::SimpleAtoi(parts[1], &info.max_attempts) || !absl::SimpleAtoi(parts[3], &timeout_ms) ||
+      !absl::SimpleAtoi(parts[4], &created_ms)) {
+    return absl::InternalError(absl::StrCat("execution ", id, ": malformed options field"));
+  }
+  info.timeout = absl::Milliseconds(timeout_ms);
+  info.created = absl::FromUnixMillis(created_ms);
+  if (parts.size() == 6) info.workspace = parts[5];
+  if (v[2]) (void)absl::SimpleAtoi(*v[2], &info.attempts);
+  if (v[3]) (void)absl::SimpleAtoi(*v[3], &info.epoch);
+  if (v[4]) (void)absl::SimpleAtoi(*v[4], &info.stall_count);
+  if (v[5]) info.worker = *v[5];
+  info.ready_since = OptionalMs(v[6]);
+  info.lease_expiry = OptionalMs(v[7]);
+  info.deadline = OptionalMs(v[8]);
+  info.finished = OptionalMs(v[9]);
+  if (v[10]) info.error_json = *v[10];
+  if (v[11]) info.retry_of = *v[11];
+  if (v[12]) info.payload = *v[12];
+  return info;
+}
+
+absl::StatusOr<EnqueueResult> RedisQueue::Retry(const std::string& old_id,
+                                                const std::string& new_id,
+                                                const std::string& idempotency_key) {
+  if (!IsId(new_id)) return absl::InvalidArgumentError("retry: bad new id");
+  const std::string now = absl::StrCat(NowMs());
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.state_ttl));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply,
+                       Run(S().retry, {now, ttl, old_id, new_id, idempotency_key}));
+  if (!reply.is_array() || reply.elements().size() != 2) return Malformed("retry", reply);
+  NDX_ASSIGN_OR_RETURN(int64_t dup, IntAt(reply, 1));
+  return EnqueueResult{reply.elements()[0].str(), dup == 1};
+}
+
+}  // namespace ndx::queue

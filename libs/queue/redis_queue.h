@@ -1,0 +1,224 @@
+// File: redis_queue.h
+//
+// RedisQueue: the durable execution queue, one named queue in Redis. Every state transition is one
+// Lua script (libs/queue/lua/), called by SHA; all keys of a queue share the hash tag {name}, so
+// the layout is Redis Cluster-ready. Lifecycle:
+//
+//   Enqueue ─> waiting ─Claim─> active ─Complete─> completed
+//      │          ▲               │ ├──Fail(transient, attempts left)──> delayed ──(due)──> waiting
+//      └─(run_at)─┴── delayed     │ ├──Fail(permanent or last attempt)──> failed
+//                                 │ ├──lease lapses (Housekeep)──> waiting, or failed past
+//                                 max_stalls │ ├──deadline passes (Housekeep)──> timed out │
+//                                 └──Cancel──> cancelling ──AckCancel / lease lapse──> cancelled
+//   waiting / delayed ──Cancel──> cancelled
+//
+// A claim grants a lease (renewed by the holder with Renew) and a fencing epoch that grows with
+// every claim (and every revocation) of the job: Renew, Complete, Fail, AckCancel and Release
+// reject a stale epoch, so a worker that lost its lease can change nothing.
+//
+//   RedisQueue queue(pool, QueueOptions{.name = "default"}, RealClock());
+//   NDX_ASSIGN_OR_RETURN(auto ids, queue.Enqueue({NewJob{.id = id, .payload = json}}));
+//   NDX_ASSIGN_OR_RETURN(ClaimResult claim, queue.Claim("worker-1", 32));
+//   for (const ClaimedJob& job : claim.jobs) { ...; queue.Complete({{job.id, job.epoch}}); }
+//
+// Thread-safe: calls borrow a connection from the RedisPool. Errors: UNAVAILABLE /
+// DEADLINE_EXCEEDED when Redis is unreachable or slow (the call may or may not have taken effect:
+// every script is safe to repeat with the same arguments except Enqueue without an idempotency key
+// and Claim); others as documented per method.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "libs/common/clock.h"
+#include "libs/common/redis/redis_client.h"
+
+namespace ndx::queue {
+
+struct QueueOptions {
+  std::string name = "default";  // 1-64 of [A-Za-z0-9._-]
+  absl::Duration lease = absl::Seconds(5);
+  absl::Duration state_ttl = absl::Hours(24);      // EXECUTION_STATE_TTL
+  absl::Duration completion_ttl = absl::Hours(1);  // EXECUTION_COMPLETION_TTL
+  int64_t max_depth = 0;                           // waiting + delayed; 0 = unlimited
+  int64_t keep_finished = 10000;                   // per finished index (completed, failed, ...)
+  int max_stalls = 3;                              // lease lapses before a job fails
+  absl::Duration housekeeping_interval = absl::Seconds(1);
+  int housekeeping_batch = 1000;
+  size_t max_payload_bytes = 1 << 20;
+  // Defaults for jobs that do not say.
+  absl::Duration default_timeout = absl::Minutes(5);
+  int default_max_attempts = 4;                       // the first attempt + 3 retries
+  absl::Duration default_backoff = absl::Seconds(2);  // 2 s, 4 s, 8 s
+  double jitter = 0;  // 0..1: each backoff delay is reduced by a random fraction up to this
+};
+
+struct NewJob {
+  std::string id;                         // the execution id (the caller makes it unique)
+  std::string idempotency_key;            // "" = none; same key within state_ttl -> the first id
+  std::string payload;                    // opaque (JSON); at most max_payload_bytes
+  int priority = 0;                       // -1000..1000; lower runs sooner, FIFO within a priority
+  std::optional<absl::Time> run_at;       // not before (scheduled start)
+  std::optional<absl::Duration> timeout;  // deadline after each claim; 0 = none
+  std::optional<int> max_attempts;        // 1..100
+  std::optional<absl::Duration> backoff;  // first retry delay, doubled each retry
+  std::string workspace;                  // owner, for access checks
+};
+
+struct EnqueueResult {
+  std::string id;
+  bool duplicate = false;  // the idempotency key was seen: `id` is the first request's
+};
+
+struct JobRef {
+  std::string id;
+  int64_t epoch = 0;
+};
+
+struct ClaimedJob {
+  std::string id;
+  int64_t epoch = 0;
+  int attempt = 0;  // 1 for the first claim
+  int max_attempts = 0;
+  absl::Time ready_since;  // when it became ready (queue wait = claim time - ready_since)
+  std::string payload;
+};
+
+struct ClaimResult {
+  std::vector<ClaimedJob> jobs;
+  std::optional<absl::Time> next_due;  // earliest delayed job, if any
+};
+
+enum class LeaseState { kLost = 0, kHeld = 1, kCancelling = 2 };
+enum class CompleteOutcome { kRejected = 0, kCompleted = 1, kCancelled = 2 };
+
+struct FailOutcome {
+  enum class Kind { kRejected, kFailed, kRetrying, kCancelled };
+  Kind kind = Kind::kRejected;
+  absl::Duration delay;  // kRetrying: when the next attempt becomes ready
+  int attempt = 0;       // the attempt that failed
+};
+
+enum class JobState {
+  kWaiting,
+  kDelayed,
+  kActive,
+  kCancelling,
+  kCompleted,
+  kFailed,
+  kTimedOut,
+  kCancelled
+};
+bool IsTerminal(JobState state);
+const char* JobStateName(JobState state);
+
+struct JobInfo {
+  std::string id;
+  JobState state = JobState::kWaiting;
+  int priority = 0;
+  int max_attempts = 0;
+  int attempts = 0;
+  int64_t epoch = 0;
+  int stall_count = 0;
+  absl::Duration timeout;
+  std::string workspace;
+  std::string worker;
+  absl::Time created;
+  std::optional<absl::Time> ready_since, lease_expiry, deadline, finished;
+  std::string error_json;  // last error, {"message", "code", ...}
+  std::string retry_of;
+  std::string payload;
+};
+
+struct QueueStats {
+  int64_t waiting = 0, active = 0, delayed = 0, completed = 0, failed = 0, cancelled = 0,
+          timed_out = 0;
+  absl::Duration oldest_waiting;  // age of the oldest ready job (0 when none)
+};
+
+struct HousekeepingResult {
+  bool ran = false;  // false: another process holds this interval's housekeeping lease
+  int64_t promoted = 0, requeued = 0, stall_failed = 0, timed_out = 0, cancelled = 0;
+};
+
+class RedisQueue {
+ public:
+  // `pool` and `clock` must outlive the queue.
+  RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock);
+
+  const QueueOptions& options() const { return options_; }
+  // "ndx:{<name>}:"
+  const std::string& prefix() const { return prefix_; }
+  // The Pub/Sub channel on which the id of an active job that is asked to cancel (or that timed
+  // out) is published.
+  std::string cancel_channel() const { return prefix_ + "cancel"; }
+
+  // Enqueues jobs in one round trip; returns one result per job, in order. INVALID_ARGUMENT names
+  // the field of the job that is wrong (id, priority, payload size, ...); RESOURCE_EXHAUSTED when
+  // the queue would exceed max_depth (nothing is enqueued) or a payload exceeds max_payload_bytes.
+  absl::StatusOr<std::vector<EnqueueResult>> Enqueue(absl::Span<const NewJob> jobs);
+
+  // Claims up to `max` ready jobs (after promoting due delayed jobs) for `worker`.
+  absl::StatusOr<ClaimResult> Claim(const std::string& worker, int max);
+
+  // Blocks on `connection` (a dedicated one: it is held for the whole wait) until a wake-up or
+  // `timeout`, whichever is first. Returns OK either way; consumers Claim() after it regardless, so
+  // a lost wake-up costs at most `timeout`.
+  absl::Status WaitForWork(redis::RedisConnection& connection, absl::Duration timeout);
+
+  // Renews leases; one state per job: held, cancelling (stop it, then AckCancel), or lost (stop it
+  // and write nothing).
+  absl::StatusOr<std::vector<LeaseState>> Renew(absl::Span<const JobRef> jobs);
+
+  // Records successful ends; one outcome per job.
+  absl::StatusOr<std::vector<CompleteOutcome>> Complete(absl::Span<const JobRef> jobs);
+
+  // Records a failed attempt: retried after a backoff when `transient` and attempts remain.
+  absl::StatusOr<FailOutcome> Fail(const JobRef& job, const std::string& error_json,
+                                   bool transient);
+
+  // Cancels: returns kCancelled (it was waiting or delayed, or was already cancelled) or
+  // kCancelling (running: its holder is told). NOT_FOUND, FAILED_PRECONDITION (already ended).
+  absl::StatusOr<JobState> Cancel(const std::string& id);
+
+  // The holder of a cancelling job has stopped it. Returns false when rejected (stale epoch).
+  absl::StatusOr<bool> AckCancel(const JobRef& job);
+
+  // Hands jobs back (graceful shutdown) without counting an attempt; they are ready at once.
+  // One value per job: 1 released, 2 cancelled (it was cancelling), 0 rejected.
+  absl::StatusOr<std::vector<int>> Release(absl::Span<const JobRef> jobs);
+
+  // Promotes due delayed jobs, recovers lapsed leases, times out jobs past their deadline. Runs
+  // only if this call wins the interval's housekeeping lease (or `force`).
+  absl::StatusOr<HousekeepingResult> Housekeep(const std::string& owner, bool force = false);
+
+  absl::StatusOr<QueueStats> Stats();
+
+  // The job's record. NOT_FOUND when unknown or expired.
+  absl::StatusOr<JobInfo> Get(const std::string& id);
+
+  // A new job `new_id` that resumes from the checkpoints of the failed, timed-out or cancelled job
+  // `old_id`. NOT_FOUND, FAILED_PRECONDITION (not in such a state).
+  absl::StatusOr<EnqueueResult> Retry(const std::string& old_id, const std::string& new_id,
+                                      const std::string& idempotency_key);
+
+ private:
+  absl::StatusOr<redis::RedisReply> Run(const redis::RedisScript& script,
+                                        const std::vector<std::string_view>& args);
+  int64_t NowMs() const;
+
+  redis::RedisPool& pool_;
+  const QueueOptions options_;
+  common::Clock& clock_;
+  const std::string prefix_;
+};
+
+// A new random execution id (UUID version 4, lower-case hex).
+std::string NewExecutionId();
+
+}  // namespace ndx::queue

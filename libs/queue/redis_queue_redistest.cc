@@ -1,0 +1,560 @@
+// RedisQueue against a real redis-server: every transition and the races between them.
+#include "libs/queue/redis_queue.h"
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/redis_server.h"
+#include "tests/testing/status_matchers.h"
+
+namespace ndx::queue {
+namespace {
+
+using ::ndx::testing::IsOk;
+using ::ndx::testing::StatusIs;
+using ::ndx::testing::WaitUntil;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+class QueueTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new testing::RedisServer(testing::RedisServer::Options{.append_only = true});
+    ASSERT_THAT(server_->Start(), IsOk());
+  }
+  static void TearDownTestSuite() { delete server_; }
+
+  void SetUp() override {
+    absl::StatusOr<redis::RedisOptions> opts = redis::ParseRedisUrl(server_->url());
+    ASSERT_THAT(opts, IsOk());
+    options_ = *opts;
+    pool_ = std::make_unique<redis::RedisPool>(options_, 8);
+    ASSERT_THAT(Cmd({"FLUSHALL"}), IsOk());
+  }
+
+  absl::StatusOr<redis::RedisReply> Cmd(const std::vector<std::string_view>& args) {
+    absl::StatusOr<redis::RedisPool::Lease> lease = pool_->Acquire(absl::Seconds(2));
+    if (!lease.ok()) return lease.status();
+    return (*lease)->Command(args);
+  }
+
+  std::unique_ptr<RedisQueue> MakeQueue(QueueOptions o = {}) {
+    return std::make_unique<RedisQueue>(*pool_, std::move(o), clock_);
+  }
+
+  static NewJob Job(const std::string& id, int priority = 0) {
+    return NewJob{.id = id, .payload = absl::StrCat("{\"n\":\"", id, "\"}"), .priority = priority};
+  }
+
+  static std::vector<std::string> Ids(const ClaimResult& r) {
+    std::vector<std::string> ids;
+    for (const ClaimedJob& j : r.jobs) ids.push_back(j.id);
+    return ids;
+  }
+
+  static testing::RedisServer* server_;
+  redis::RedisOptions options_;
+  std::unique_ptr<redis::RedisPool> pool_;
+  common::FakeClock clock_;
+};
+
+testing::RedisServer* QueueTest::server_ = nullptr;
+
+TEST_F(QueueTest, EnqueueClaimCompleteRoundTrip) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("a"), Job("b")}), IsOk());
+  absl::StatusOr<QueueStats> stats = q->Stats();
+  ASSERT_THAT(stats, IsOk());
+  EXPECT_EQ(stats->waiting, 2);
+  clock_.Advance(absl::Milliseconds(1500));
+  absl::StatusOr<ClaimResult> claim = q->Claim("w1", 10);
+  ASSERT_THAT(claim, IsOk());
+  ASSERT_THAT(claim->jobs, SizeIs(2));
+  const ClaimedJob& a = claim->jobs[0];
+  EXPECT_EQ(a.id, "a");
+  EXPECT_EQ(a.payload, "{\"n\":\"a\"}");
+  EXPECT_EQ(a.epoch, 1);
+  EXPECT_EQ(a.attempt, 1);
+  EXPECT_EQ(a.max_attempts, 4);
+  EXPECT_EQ(clock_.Now() - a.ready_since, absl::Milliseconds(1500));
+  EXPECT_EQ(q->Stats()->active, 2);
+  absl::StatusOr<std::vector<CompleteOutcome>> done =
+      q->Complete({JobRef{"a", a.epoch}, JobRef{"b", claim->jobs[1].epoch}});
+  ASSERT_THAT(done, IsOk());
+  EXPECT_THAT(*done, ElementsAre(CompleteOutcome::kCompleted, CompleteOutcome::kCompleted));
+  stats = q->Stats();
+  EXPECT_EQ(stats->active, 0);
+  EXPECT_EQ(stats->completed, 2);
+  absl::StatusOr<JobInfo> info = q->Get("a");
+  ASSERT_THAT(info, IsOk());
+  EXPECT_EQ(info->state, JobState::kCompleted);
+  EXPECT_EQ(info->attempts, 1);
+  EXPECT_EQ(info->worker, "w1");
+  EXPECT_TRUE(info->finished.has_value());
+}
+
+TEST_F(QueueTest, LowerPriorityNumberFirstAndFifoWithinAPriority) {
+  auto q = MakeQueue();
+  ASSERT_THAT(
+      q->Enqueue({Job("p5-1", 5), Job("p0-1"), Job("pm3", -3), Job("p5-2", 5), Job("p0-2")}),
+      IsOk());
+  absl::StatusOr<ClaimResult> claim = q->Claim("w", 10);
+  ASSERT_THAT(claim, IsOk());
+  EXPECT_THAT(Ids(*claim), ElementsAre("pm3", "p0-1", "p0-2", "p5-1", "p5-2"));
+}
+
+TEST_F(QueueTest, ScheduledStartIsDelayedUntilDue) {
+  auto q = MakeQueue();
+  NewJob later = Job("later");
+  later.run_at = clock_.Now() + absl::Seconds(30);
+  ASSERT_THAT(q->Enqueue({later, Job("now")}), IsOk());
+  EXPECT_EQ(q->Stats()->delayed, 1);
+  absl::StatusOr<ClaimResult> claim = q->Claim("w", 10);
+  ASSERT_THAT(claim, IsOk());
+  EXPECT_THAT(Ids(*claim), ElementsAre("now"));
+  ASSERT_TRUE(claim->next_due.has_value());
+  EXPECT_EQ(*claim->next_due, clock_.Now() + absl::Seconds(30));
+  clock_.Advance(absl::Seconds(30));
+  claim = q->Claim("w", 10);
+  EXPECT_THAT(Ids(*claim), ElementsAre("later"));
+}
+
+TEST_F(QueueTest, IdempotentEnqueueReturnsTheFirstIdAndEnqueuesNothing) {
+  auto q = MakeQueue();
+  NewJob a = Job("first");
+  a.idempotency_key = "ws1:req-42";
+  NewJob b = Job("second");
+  b.idempotency_key = "ws1:req-42";
+  absl::StatusOr<std::vector<EnqueueResult>> r1 = q->Enqueue({a});
+  absl::StatusOr<std::vector<EnqueueResult>> r2 = q->Enqueue({b});
+  ASSERT_THAT(r1, IsOk());
+  ASSERT_THAT(r2, IsOk());
+  EXPECT_FALSE((*r1)[0].duplicate);
+  EXPECT_TRUE((*r2)[0].duplicate);
+  EXPECT_EQ((*r2)[0].id, "first");
+  EXPECT_EQ(q->Stats()->waiting, 1);
+  EXPECT_THAT(q->Get("second"), StatusIs(absl::StatusCode::kNotFound));
+  // The key lives at least as long as the state TTL.
+  absl::StatusOr<redis::RedisReply> ttl = Cmd({"TTL", q->prefix() + "idem:ws1:req-42"});
+  EXPECT_GT(ttl->integer(), 86000);
+}
+
+TEST_F(QueueTest, ConcurrentDuplicatesEnqueueExactlyOnce) {
+  auto q = MakeQueue();
+  std::atomic<int> firsts{0};
+  absl::Mutex mu;
+  std::set<std::string> ids;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        NewJob j = Job(absl::StrCat("t", t, "-", i));
+        j.idempotency_key = absl::StrCat("req-", i);
+        absl::StatusOr<std::vector<EnqueueResult>> r = q->Enqueue({j});
+        ASSERT_THAT(r, IsOk());
+        if (!(*r)[0].duplicate) firsts++;
+        absl::MutexLock lock(&mu);
+        ids.insert((*r)[0].id);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(firsts.load(), 50);
+  EXPECT_EQ(ids.size(), 50u);
+  EXPECT_EQ(q->Stats()->waiting, 50);
+}
+
+TEST_F(QueueTest, TwoConsumersNeverHoldTheSameJob) {
+  auto q = MakeQueue();
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < 2000; ++i) jobs.push_back(Job(absl::StrCat("j", i)));
+  ASSERT_THAT(q->Enqueue(jobs), IsOk());
+  absl::Mutex mu;
+  std::vector<std::string> claimed;
+  std::vector<std::thread> consumers;
+  for (int c = 0; c < 4; ++c) {
+    consumers.emplace_back([&, c] {
+      while (true) {
+        absl::StatusOr<ClaimResult> r = q->Claim(absl::StrCat("w", c), 7);
+        ASSERT_THAT(r, IsOk());
+        if (r->jobs.empty()) return;
+        absl::MutexLock lock(&mu);
+        for (const ClaimedJob& j : r->jobs) claimed.push_back(j.id);
+      }
+    });
+  }
+  for (auto& t : consumers) t.join();
+  EXPECT_EQ(claimed.size(), 2000u);
+  EXPECT_EQ(std::set<std::string>(claimed.begin(), claimed.end()).size(), 2000u);
+}
+
+TEST_F(QueueTest, StaleEpochCannotRenewCompleteOrFail) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  ClaimedJob first = q->Claim("w1", 1)->jobs.at(0);
+  // w1's lease lapses; housekeeping gives the job back; w2 claims it.
+  clock_.Advance(q->options().lease + absl::Milliseconds(1));
+  absl::StatusOr<HousekeepingResult> hk = q->Housekeep("t", /*force=*/true);
+  ASSERT_THAT(hk, IsOk());
+  EXPECT_EQ(hk->requeued, 1);
+  ClaimedJob second = q->Claim("w2", 1)->jobs.at(0);
+  EXPECT_GT(second.epoch, first.epoch);
+  EXPECT_EQ(second.attempt, 2);
+  EXPECT_THAT(*q->Renew({JobRef{"j", first.epoch}}), ElementsAre(LeaseState::kLost));
+  EXPECT_THAT(*q->Complete({JobRef{"j", first.epoch}}), ElementsAre(CompleteOutcome::kRejected));
+  EXPECT_EQ(q->Fail({"j", first.epoch}, "{}", true)->kind, FailOutcome::Kind::kRejected);
+  EXPECT_THAT(*q->Renew({JobRef{"j", second.epoch}}), ElementsAre(LeaseState::kHeld));
+  EXPECT_THAT(*q->Complete({JobRef{"j", second.epoch}}), ElementsAre(CompleteOutcome::kCompleted));
+}
+
+TEST_F(QueueTest, TransientFailuresBackOff2s4s8sThenFail) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  const absl::Duration expected[] = {absl::Seconds(2), absl::Seconds(4), absl::Seconds(8)};
+  for (int attempt = 1; attempt <= 4; ++attempt) {
+    absl::StatusOr<ClaimResult> claim = q->Claim("w", 1);
+    ASSERT_THAT(claim, IsOk());
+    ASSERT_THAT(claim->jobs, SizeIs(1)) << "attempt " << attempt;
+    EXPECT_EQ(claim->jobs[0].attempt, attempt);
+    absl::StatusOr<FailOutcome> f =
+        q->Fail({"j", claim->jobs[0].epoch}, R"({"message":"HTTP 503","code":"X"})", true);
+    ASSERT_THAT(f, IsOk());
+    if (attempt < 4) {
+      EXPECT_EQ(f->kind, FailOutcome::Kind::kRetrying);
+      EXPECT_EQ(f->delay, expected[attempt - 1]);
+      EXPECT_THAT(q->Claim("w", 1)->jobs, SizeIs(0)) << "not ready before the backoff";
+      clock_.Advance(f->delay);
+    } else {
+      EXPECT_EQ(f->kind, FailOutcome::Kind::kFailed);
+    }
+  }
+  absl::StatusOr<JobInfo> info = q->Get("j");
+  EXPECT_EQ(info->state, JobState::kFailed);
+  EXPECT_EQ(info->attempts, 4);
+  EXPECT_THAT(info->error_json, HasSubstr("HTTP 503"));
+  EXPECT_EQ(q->Stats()->failed, 1);
+}
+
+TEST_F(QueueTest, PermanentFailureFailsAtOnce) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  ClaimedJob j = q->Claim("w", 1)->jobs.at(0);
+  EXPECT_EQ(q->Fail({"j", j.epoch}, R"({"message":"bad"})", false)->kind,
+            FailOutcome::Kind::kFailed);
+  EXPECT_EQ(q->Get("j")->state, JobState::kFailed);
+}
+
+TEST_F(QueueTest, CancelInEveryState) {
+  auto q = MakeQueue();
+  NewJob delayed = Job("delayed");
+  delayed.run_at = clock_.Now() + absl::Hours(1);
+  ASSERT_THAT(q->Enqueue({Job("running"), Job("waiting"), delayed}), IsOk());
+  ClaimedJob running = q->Claim("w", 1)->jobs.at(0);
+  ASSERT_EQ(running.id, "running");
+
+  EXPECT_EQ(*q->Cancel("waiting"), JobState::kCancelled);
+  EXPECT_EQ(*q->Cancel("delayed"), JobState::kCancelled);
+  EXPECT_EQ(*q->Cancel("running"), JobState::kCancelling);
+  EXPECT_EQ(*q->Cancel("running"), JobState::kCancelling);  // idempotent
+  EXPECT_THAT(*q->Renew({JobRef{"running", running.epoch}}), ElementsAre(LeaseState::kCancelling));
+  EXPECT_THAT(q->AckCancel({"running", running.epoch}), IsOk());
+  EXPECT_EQ(q->Get("running")->state, JobState::kCancelled);
+  EXPECT_EQ(*q->Cancel("running"), JobState::kCancelled);  // already cancelled: OK
+  absl::StatusOr<QueueStats> s = q->Stats();
+  EXPECT_EQ(s->cancelled, 3);
+  EXPECT_EQ(s->waiting + s->delayed + s->active, 0);
+  EXPECT_THAT(q->Claim("w", 10)->jobs, SizeIs(0));
+
+  ASSERT_THAT(q->Enqueue({Job("done")}), IsOk());
+  ClaimedJob done = q->Claim("w", 1)->jobs.at(0);
+  ASSERT_THAT(q->Complete({JobRef{"done", done.epoch}}), IsOk());
+  EXPECT_THAT(q->Cancel("done"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("already completed")));
+  EXPECT_THAT(q->Cancel("nope"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(QueueTest, CancelRacingCompletionEndsInExactlyOneTerminalState) {
+  auto q = MakeQueue();
+  int completed = 0, cancelled = 0;
+  for (int round = 0; round < 200; ++round) {
+    const std::string id = absl::StrCat("r", round);
+    ASSERT_THAT(q->Enqueue({Job(id)}), IsOk());
+    ClaimedJob j = q->Claim("w", 1)->jobs.at(0);
+    absl::StatusOr<JobState> cancel_result;
+    absl::StatusOr<std::vector<CompleteOutcome>> complete_result;
+    std::thread a([&] { cancel_result = q->Cancel(id); });
+    std::thread b([&] { complete_result = q->Complete({JobRef{id, j.epoch}}); });
+    a.join();
+    b.join();
+    ASSERT_THAT(complete_result, IsOk());
+    const JobState final_state = q->Get(id)->state;
+    if (final_state == JobState::kCompleted) {
+      // Completion came first; the cancel saw a finished execution.
+      EXPECT_THAT(cancel_result, StatusIs(absl::StatusCode::kFailedPrecondition));
+      EXPECT_EQ((*complete_result)[0], CompleteOutcome::kCompleted);
+      ++completed;
+    } else {
+      // The cancel came first: the completion recorded cancelled, never success.
+      ASSERT_EQ(final_state, JobState::kCancelled);
+      EXPECT_EQ(*cancel_result, JobState::kCancelling);
+      EXPECT_EQ((*complete_result)[0], CompleteOutcome::kCancelled);
+      ++cancelled;
+    }
+  }
+  EXPECT_EQ(completed + cancelled, 200);
+  absl::StatusOr<QueueStats> s = q->Stats();
+  EXPECT_EQ(s->completed, completed);
+  EXPECT_EQ(s->cancelled, cancelled);
+  EXPECT_EQ(s->active, 0);
+}
+
+TEST_F(QueueTest, DeadlineTimesOutAWedgedHolder) {
+  auto q = MakeQueue();
+  NewJob j = Job("slow");
+  j.timeout = absl::Seconds(10);
+  ASSERT_THAT(q->Enqueue({j}), IsOk());
+  ClaimedJob held = q->Claim("wedged", 1)->jobs.at(0);
+  // The holder keeps renewing (it is alive) but never finishes.
+  for (int i = 0; i < 4; ++i) {
+    clock_.Advance(absl::Seconds(2));
+    ASSERT_THAT(*q->Renew({JobRef{"slow", held.epoch}}), ElementsAre(LeaseState::kHeld));
+    ASSERT_EQ(q->Housekeep("hk", true)->timed_out, 0);
+  }
+  clock_.Advance(absl::Seconds(2) - absl::Milliseconds(1));
+  ASSERT_EQ(q->Housekeep("hk", true)->timed_out, 0);
+  clock_.Advance(absl::Milliseconds(1));  // exactly 10 s after the claim
+  absl::StatusOr<HousekeepingResult> hk = q->Housekeep("hk", true);
+  ASSERT_THAT(hk, IsOk());
+  EXPECT_EQ(hk->timed_out, 1);
+  absl::StatusOr<JobInfo> info = q->Get("slow");
+  EXPECT_EQ(info->state, JobState::kTimedOut);
+  EXPECT_THAT(info->error_json, HasSubstr("EXECUTION_TIMEOUT"));
+  // The wedged holder is fenced off.
+  EXPECT_THAT(*q->Renew({JobRef{"slow", held.epoch}}), ElementsAre(LeaseState::kLost));
+  EXPECT_THAT(*q->Complete({JobRef{"slow", held.epoch}}), ElementsAre(CompleteOutcome::kRejected));
+  EXPECT_EQ(q->Stats()->timed_out, 1);
+}
+
+TEST_F(QueueTest, StalledJobIsBackWithinLeaseTtlAndFailsPastTheStallLimit) {
+  auto q = MakeQueue(QueueOptions{.lease = absl::Seconds(5), .max_stalls = 2});
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  for (int stall = 1; stall <= 3; ++stall) {
+    ASSERT_THAT(q->Claim("crashing", 1)->jobs, SizeIs(1));
+    clock_.Advance(absl::Seconds(5) - absl::Milliseconds(1));
+    EXPECT_EQ(q->Housekeep("hk", true)->requeued, 0) << "lease still valid";
+    clock_.Advance(absl::Milliseconds(2));
+    absl::StatusOr<HousekeepingResult> hk = q->Housekeep("hk", true);
+    if (stall <= 2) {
+      EXPECT_EQ(hk->requeued, 1);
+      EXPECT_EQ(q->Get("j")->stall_count, stall);
+      EXPECT_EQ(q->Get("j")->state, JobState::kWaiting);
+    } else {
+      EXPECT_EQ(hk->stall_failed, 1);
+    }
+  }
+  absl::StatusOr<JobInfo> info = q->Get("j");
+  EXPECT_EQ(info->state, JobState::kFailed);
+  EXPECT_THAT(info->error_json, HasSubstr("stalled 3 times"));
+  EXPECT_THAT(info->error_json, HasSubstr("crashing"));
+}
+
+TEST_F(QueueTest, HousekeepingRunsOncePerIntervalAcrossProcesses) {
+  auto q = MakeQueue(QueueOptions{.housekeeping_interval = absl::Seconds(30)});
+  EXPECT_TRUE(q->Housekeep("proc-a")->ran);
+  EXPECT_FALSE(q->Housekeep("proc-b")->ran);
+  EXPECT_FALSE(q->Housekeep("proc-a")->ran);
+  ASSERT_THAT(Cmd({"DEL", q->prefix() + "hk"}), IsOk());  // the interval passes
+  EXPECT_TRUE(q->Housekeep("proc-b")->ran);
+}
+
+TEST_F(QueueTest, FinishedStateExpiresAndIndexesAreTrimmed) {
+  auto q = MakeQueue(QueueOptions{.completion_ttl = absl::Seconds(60), .keep_finished = 3});
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = absl::StrCat("c", i);
+    ASSERT_THAT(q->Enqueue({Job(id)}), IsOk());
+    ClaimedJob j = q->Claim("w", 1)->jobs.at(0);
+    ASSERT_THAT(Cmd({"HSET", q->prefix() + "o:" + id, "node-1", "{}"}), IsOk());
+    ASSERT_THAT(q->Complete({JobRef{id, j.epoch}}), IsOk());
+    clock_.Advance(absl::Seconds(1));
+  }
+  for (const char* key : {"j:c4", "o:c4"}) {
+    absl::StatusOr<redis::RedisReply> ttl = Cmd({"TTL", q->prefix() + key});
+    EXPECT_GT(ttl->integer(), 0) << key;
+    EXPECT_LE(ttl->integer(), 60) << key;
+  }
+  EXPECT_EQ(q->Stats()->completed, 3);  // the count cap
+  // By age: 2 minutes later the next completion trims everything older than the TTL.
+  clock_.Advance(absl::Minutes(2));
+  ASSERT_THAT(q->Enqueue({Job("late")}), IsOk());
+  ClaimedJob late = q->Claim("w", 1)->jobs.at(0);
+  ASSERT_THAT(q->Complete({JobRef{"late", late.epoch}}), IsOk());
+  EXPECT_EQ(q->Stats()->completed, 1);
+  // And the keys really go away: with a 1 s TTL, wait for them to vanish.
+  auto short_q = MakeQueue(QueueOptions{.name = "short", .completion_ttl = absl::Seconds(1)});
+  ASSERT_THAT(short_q->Enqueue({Job("gone")}), IsOk());
+  ClaimedJob gone = short_q->Claim("w", 1)->jobs.at(0);
+  ASSERT_THAT(short_q->Complete({JobRef{"gone", gone.epoch}}), IsOk());
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return Cmd({"EXISTS", short_q->prefix() + "j:gone"})->integer() == 0;
+      },
+      absl::Seconds(5)));
+  EXPECT_THAT(short_q->Get("gone"), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(QueueTest, WaitingJobsHaveTheStateTtl) {
+  auto q = MakeQueue(QueueOptions{.state_ttl = absl::Seconds(600)});
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  absl::StatusOr<redis::RedisReply> ttl = Cmd({"TTL", q->prefix() + "j:j"});
+  EXPECT_GT(ttl->integer(), 590);
+  EXPECT_LE(ttl->integer(), 600);
+}
+
+TEST_F(QueueTest, BackPressureAndPayloadLimit) {
+  auto q = MakeQueue(QueueOptions{.max_depth = 3, .max_payload_bytes = 100});
+  ASSERT_THAT(q->Enqueue({Job("1"), Job("2")}), IsOk());
+  EXPECT_THAT(q->Enqueue({Job("3"), Job("4")}),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("queue is full")));
+  EXPECT_EQ(q->Stats()->waiting, 2) << "a refused batch enqueues nothing";
+  NewJob big = Job("big");
+  big.payload = std::string(101, 'x');
+  EXPECT_THAT(q->Enqueue({big}),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("101 bytes")));
+  EXPECT_THAT(q->Enqueue({Job("bad id!")}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("id")));
+  EXPECT_THAT(q->Enqueue({Job("p", 5000)}),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("priority")));
+}
+
+TEST_F(QueueTest, RetryMakesANewJobWithTheCheckpoints) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("old")}), IsOk());
+  ClaimedJob j = q->Claim("w", 1)->jobs.at(0);
+  ASSERT_THAT(Cmd({"HSET", q->prefix() + "o:old", "node-1", "{\"a\":1}", "node-2", "{\"b\":2}"}),
+              IsOk());
+  ASSERT_THAT(q->Fail({"old", j.epoch}, R"({"message":"boom"})", false), IsOk());
+  absl::StatusOr<EnqueueResult> r = q->Retry("old", "new", "");
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->id, "new");
+  absl::StatusOr<redis::RedisReply> outputs = Cmd({"HGETALL", q->prefix() + "o:new"});
+  EXPECT_EQ(outputs->elements().size(), 4u);
+  absl::StatusOr<JobInfo> info = q->Get("new");
+  EXPECT_EQ(info->state, JobState::kWaiting);
+  EXPECT_EQ(info->retry_of, "old");
+  EXPECT_EQ(info->payload, "{\"n\":\"old\"}");
+  EXPECT_EQ(q->Claim("w", 1)->jobs.at(0).id, "new");
+  // Only failed, timed-out or cancelled executions can be retried.
+  EXPECT_THAT(q->Retry("new", "newer", ""),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("running")));
+  EXPECT_THAT(q->Retry("missing", "x", ""), StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(QueueTest, ReleaseHandsJobsBackWithoutCountingAnAttempt) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  ClaimedJob first = q->Claim("w1", 1)->jobs.at(0);
+  EXPECT_THAT(*q->Release({JobRef{"j", first.epoch}}), ElementsAre(1));
+  ClaimedJob second = q->Claim("w2", 1)->jobs.at(0);
+  EXPECT_EQ(second.attempt, 1);
+  EXPECT_THAT(*q->Complete({JobRef{"j", first.epoch}}), ElementsAre(CompleteOutcome::kRejected));
+}
+
+TEST_F(QueueTest, OldestWaitingAgeAcrossPriorities) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("low", 10)}), IsOk());
+  clock_.Advance(absl::Seconds(7));
+  ASSERT_THAT(q->Enqueue({Job("high", -10)}), IsOk());
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(q->Stats()->oldest_waiting, absl::Seconds(8));
+  ASSERT_THAT(q->Claim("w", 1), IsOk());  // takes "high"; "low" is still the oldest
+  EXPECT_EQ(q->Stats()->oldest_waiting, absl::Seconds(8));
+  ASSERT_THAT(q->Claim("w", 1), IsOk());
+  EXPECT_EQ(q->Stats()->oldest_waiting, absl::ZeroDuration());
+}
+
+TEST_F(QueueTest, WaitForWorkWakesOnEnqueue) {
+  auto q = MakeQueue();
+  redis::RedisConnection blocking(options_);
+  std::atomic<bool> woke{false};
+  std::thread consumer([&] {
+    ASSERT_THAT(q->WaitForWork(blocking, absl::Seconds(20)), IsOk());
+    woke = true;
+  });
+  // Enqueue once the consumer is blocked (its BLPOP shows in CLIENT LIST).
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        absl::StatusOr<redis::RedisReply> r = Cmd({"CLIENT", "LIST"});
+        return r.ok() && r->str().find("cmd=blpop") != std::string::npos;
+      },
+      absl::Seconds(5)));
+  const absl::Time start = absl::Now();
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  ASSERT_TRUE(WaitUntil([&] { return woke.load(); }, absl::Seconds(5)));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  consumer.join();
+}
+
+// Never wedged: jobs waiting in an AOF-backed Redis; kill -9 and restart Redis; consumers that were
+// blocked finish them all within 2 s of Redis coming back, with no new enqueue.
+TEST_F(QueueTest, ConsumersResumeAfterRedisRestartWithoutNewEnqueue) {
+  QueueOptions o;
+  common::Clock& real = common::RealClock();
+  RedisQueue q(*pool_, o, real);
+  std::atomic<bool> stop{false};
+  std::atomic<int> done{0};
+  std::atomic<bool> paused{true};
+  std::vector<std::thread> consumers;
+  for (int c = 0; c < 2; ++c) {
+    consumers.emplace_back([&, c] {
+      redis::RedisConnection blocking(options_);
+      while (!stop) {
+        if (!paused) {
+          absl::StatusOr<ClaimResult> r = q.Claim(absl::StrCat("c", c), 50);
+          if (r.ok() && !r->jobs.empty()) {
+            std::vector<JobRef> refs;
+            for (const ClaimedJob& j : r->jobs) refs.push_back({j.id, j.epoch});
+            if (q.Complete(refs).ok()) done += static_cast<int>(refs.size());
+            continue;
+          }
+        }
+        // Blocks for a wake-up, at most 1 s (the polling fallback); errors (Redis down) return
+        // at once, so back off a little.
+        if (!q.WaitForWork(blocking, absl::Seconds(1)).ok()) absl::SleepFor(absl::Milliseconds(20));
+      }
+    });
+  }
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < 500; ++i) jobs.push_back(Job(absl::StrCat("j", i)));
+  ASSERT_THAT(q.Enqueue(jobs), IsOk());
+  server_->Kill();
+  ASSERT_THAT(server_->Restart(), IsOk());
+  const absl::Time back = absl::Now();
+  paused = false;  // consumers may claim from now on; nobody enqueues
+  EXPECT_TRUE(WaitUntil([&] { return done.load() == 500; }, absl::Seconds(2)))
+      << done.load() << " of 500 done within 2 s of Redis coming back";
+  EXPECT_LT(absl::Now() - back, absl::Seconds(2));
+  stop = true;
+  for (auto& t : consumers) t.join();
+}
+
+TEST(ExecutionId, IsAUuidV4AndUnique) {
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string id = NewExecutionId();
+    ASSERT_EQ(id.size(), 36u);
+    EXPECT_EQ(id[14], '4');
+    EXPECT_TRUE(id[19] == '8' || id[19] == '9' || id[19] == 'a' || id[19] == 'b');
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+}
+
+}  // namespace
+}  // namespace ndx::queue
