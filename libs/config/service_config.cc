@@ -49,6 +49,17 @@ CommonConfig ReadCommon(EnvReader& env, bool database_required) {
                  absl::StrCat("\"", c.queue, "\" is not a queue name (1-64 of A-Z a-z 0-9 - _ .)"));
   }
   c.log_level = env.OneOf("NDX_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
+  c.lease = env.Duration("NDX_LEASE", absl::Seconds(5), absl::Milliseconds(500), absl::Minutes(10));
+  c.max_stalls = static_cast<int>(env.Int("NDX_MAX_STALLS", 3, 0, 1000));
+  c.job_timeout =
+      env.Duration("NDX_JOB_TIMEOUT", absl::Minutes(5), absl::ZeroDuration(), absl::Hours(24 * 7));
+  c.max_attempts = static_cast<int>(env.Int("NDX_MAX_ATTEMPTS", 4, 1, 100));
+  c.retry_backoff =
+      env.Duration("NDX_RETRY_BACKOFF", absl::Seconds(2), absl::ZeroDuration(), absl::Hours(1));
+  c.retry_jitter = static_cast<double>(env.Int("NDX_RETRY_JITTER_PERCENT", 0, 0, 100)) / 100.0;
+  c.max_job_bytes = env.Int("NDX_MAX_JOB_BYTES", 1 << 20, 1024, 512 << 20);
+  c.max_queue_depth = env.Int("NDX_MAX_QUEUE_DEPTH", 0, 0, int64_t{1} << 40);
+  c.keep_finished = env.Int("NDX_KEEP_FINISHED", 10000, 0, int64_t{1} << 32);
   return c;
 }
 
@@ -70,6 +81,8 @@ absl::StatusOr<QueueConfig> LoadQueueConfig(const EnvLookup& lookup) {
   QueueConfig c;
   c.common = ReadCommon(env, /*database_required=*/true);
   c.grpc_address = env.ListenAddress("NDX_QUEUE_ADDR", "0.0.0.0:50051");
+  c.housekeeping_interval = env.Duration("NDX_HOUSEKEEPING_INTERVAL", absl::Seconds(1),
+                                         absl::Milliseconds(50), absl::Minutes(1));
   c.metrics_address = env.ListenAddress("NDX_QUEUE_METRICS_ADDR", "0.0.0.0:9451");
   c.default_execution_mode = env.OneOf("NDX_DEFAULT_EXECUTION_MODE", "queue", {"queue", "direct"});
   c.shutdown_grace = ShutdownGrace(env);
@@ -84,6 +97,8 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const EnvLookup& lookup) {
   c.grpc_address = env.ListenAddress("NDX_WORKER_ADDR", "0.0.0.0:50052");
   c.metrics_address = env.ListenAddress("NDX_WORKER_METRICS_ADDR", "0.0.0.0:9452");
   c.concurrency = static_cast<int>(env.Int("EXECUTION_WORKER_CONCURRENCY", 5, 1, 1024));
+  c.housekeeping_interval = env.Duration("NDX_HOUSEKEEPING_INTERVAL", absl::Seconds(1),
+                                         absl::Milliseconds(50), absl::Minutes(1));
   c.shutdown_grace = ShutdownGrace(env);
   c.worker_id = env.String("NDX_WORKER_ID", DefaultWorkerId());
   if (absl::Status s = env.status(); !s.ok()) return s;

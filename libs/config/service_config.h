@@ -27,23 +27,35 @@ struct CommonConfig {
   absl::Duration completion_ttl;  // EXECUTION_COMPLETION_TTL, seconds (3600)
   std::string queue;              // NDX_QUEUE ("default")
   std::string log_level;          // NDX_LOG_LEVEL (info)
+  // The queue's policies (libs/queue QueueOptions), the same in every process of a deployment.
+  absl::Duration lease;          // NDX_LEASE (5s): a claim's lease, renewed by its holder
+  int max_stalls;                // NDX_MAX_STALLS (3): lease lapses before a job fails
+  absl::Duration job_timeout;    // NDX_JOB_TIMEOUT (5m): default job deadline
+  int max_attempts;              // NDX_MAX_ATTEMPTS (4): the first attempt + retries
+  absl::Duration retry_backoff;  // NDX_RETRY_BACKOFF (2s): first retry delay, doubled
+  double retry_jitter;           // NDX_RETRY_JITTER_PERCENT (0): delays up to this much shorter
+  int64_t max_job_bytes;         // NDX_MAX_JOB_BYTES (1 MiB): job data limit
+  int64_t max_queue_depth;       // NDX_MAX_QUEUE_DEPTH (0 = unlimited): waiting + delayed
+  int64_t keep_finished;         // NDX_KEEP_FINISHED (10000): per finished-state index
 };
 
 struct QueueConfig {
   CommonConfig common;
-  std::string grpc_address;            // NDX_QUEUE_ADDR ("0.0.0.0:50051")
-  std::string metrics_address;         // NDX_QUEUE_METRICS_ADDR ("0.0.0.0:9451")
-  std::string default_execution_mode;  // NDX_DEFAULT_EXECUTION_MODE (queue | direct)
-  absl::Duration shutdown_grace;       // NDX_SHUTDOWN_GRACE (30s)
+  std::string grpc_address;              // NDX_QUEUE_ADDR ("0.0.0.0:50051")
+  std::string metrics_address;           // NDX_QUEUE_METRICS_ADDR ("0.0.0.0:9451")
+  std::string default_execution_mode;    // NDX_DEFAULT_EXECUTION_MODE (queue | direct)
+  absl::Duration shutdown_grace;         // NDX_SHUTDOWN_GRACE (30s)
+  absl::Duration housekeeping_interval;  // NDX_HOUSEKEEPING_INTERVAL (1s)
 };
 
 struct WorkerConfig {
   CommonConfig common;
-  std::string grpc_address;       // NDX_WORKER_ADDR ("0.0.0.0:50052")
-  std::string metrics_address;    // NDX_WORKER_METRICS_ADDR ("0.0.0.0:9452")
-  int concurrency;                // EXECUTION_WORKER_CONCURRENCY (5)
-  absl::Duration shutdown_grace;  // NDX_SHUTDOWN_GRACE (30s)
-  std::string worker_id;          // NDX_WORKER_ID (hostname-pid)
+  std::string grpc_address;              // NDX_WORKER_ADDR ("0.0.0.0:50052")
+  std::string metrics_address;           // NDX_WORKER_METRICS_ADDR ("0.0.0.0:9452")
+  int concurrency;                       // EXECUTION_WORKER_CONCURRENCY (5)
+  absl::Duration shutdown_grace;         // NDX_SHUTDOWN_GRACE (30s)
+  std::string worker_id;                 // NDX_WORKER_ID (hostname-pid)
+  absl::Duration housekeeping_interval;  // NDX_HOUSEKEEPING_INTERVAL (1s)
 };
 
 struct GatewayConfig {

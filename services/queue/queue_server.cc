@@ -1,18 +1,48 @@
 #include "services/queue/queue_server.h"
 
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
+#include "libs/service/queue_options.h"
 
 namespace ndx::queue {
 
+QueueServer::QueueServer(config::QueueConfig config, WorkflowValidator validator)
+    : config_(std::move(config)), validator_(std::move(validator)) {}
+
 absl::Status QueueServer::Start() {
+  pool_ = std::make_unique<redis::RedisPool>(config_.common.redis, 16);
+  QueueServiceImpl::Options options;
+  options.queue = service::MakeQueueOptions(config_.common, config_.housekeeping_interval);
+  options.default_mode = config_.default_execution_mode;
+  options.validator = validator_;
+  service_ = std::make_unique<QueueServiceImpl>(*pool_, std::move(options), common::RealClock());
   NDX_ASSIGN_OR_RETURN(runtime_,
-                       service::ServiceRuntime::Start({.name = "ndx-queue",
-                                                       .grpc_address = config_.grpc_address,
-                                                       .metrics_address = config_.metrics_address,
-                                                       .redis = config_.common.redis,
-                                                       .database_url = config_.common.database_url},
-                                                      std::make_shared<prometheus::Registry>()));
+                       service::ServiceRuntime::Start(
+                           {.name = "ndx-queue",
+                            .grpc_address = config_.grpc_address,
+                            .metrics_address = config_.metrics_address,
+                            .redis = config_.common.redis,
+                            .database_url = config_.common.database_url,
+                            .services = {{service_.get(), v1::QueueService::service_full_name()}}},
+                           std::make_shared<prometheus::Registry>()));
+  char host[128] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  const std::string owner = absl::StrCat("ndx-queue@", host, ":", ::getpid());
+  housekeeping_ = std::thread([this, owner] {
+    while (!stop_housekeeping_.WaitForNotificationWithTimeout(config_.housekeeping_interval)) {
+      service_->Housekeep(owner);
+    }
+  });
   return absl::OkStatus();
+}
+
+void QueueServer::Shutdown(absl::Duration grace) {
+  if (runtime_ == nullptr) return;
+  if (!stop_housekeeping_.HasBeenNotified()) stop_housekeeping_.Notify();
+  if (housekeeping_.joinable()) housekeeping_.join();
+  runtime_->Shutdown(grace);
 }
 
 }  // namespace ndx::queue

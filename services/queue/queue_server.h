@@ -1,23 +1,29 @@
 // File: queue_server.h
 //
 // QueueServer: the ndx-queue process without its main(): the service runtime (gRPC with health and
-// reflection, /metrics, PostgreSQL pool, Redis/PostgreSQL probes). Tests run it in-process on
-// port 0. QueueService and EventStream are registered here as they are built.
+// reflection, /metrics, PostgreSQL pool, Redis/PostgreSQL probes), the QueueService over the Redis
+// queue, and the housekeeping loop (stalled recovery, delayed promotion, deadlines: every process
+// runs it, a Redis lease lets one do it per interval). Tests run it in-process on port 0.
 //
 // Thread-safe after Start().
 #pragma once
 
 #include <memory>
+#include <thread>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
+#include "libs/common/redis/redis_client.h"
 #include "libs/config/service_config.h"
 #include "libs/service/service_runtime.h"
+#include "services/queue/queue_service.h"
 
 namespace ndx::queue {
 
 class QueueServer {
  public:
-  explicit QueueServer(config::QueueConfig config) : config_(std::move(config)) {}
+  // `validator` checks workflows deeply (the engine); may be empty.
+  explicit QueueServer(config::QueueConfig config, WorkflowValidator validator = nullptr);
   ~QueueServer() { Shutdown(absl::ZeroDuration()); }
 
   // Starts serving. Redis or PostgreSQL being down is not an error here: health reports
@@ -25,16 +31,19 @@ class QueueServer {
   // INVALID_ARGUMENT when DATABASE_URL cannot be used.
   absl::Status Start();
   // Stops within `grace` (calls in flight finish or are cancelled). Idempotent.
-  void Shutdown(absl::Duration grace) {
-    if (runtime_ != nullptr) runtime_->Shutdown(grace);
-  }
+  void Shutdown(absl::Duration grace);
 
   int grpc_port() const { return runtime_->grpc_port(); }
   int metrics_port() const { return runtime_->metrics_port(); }
 
  private:
   config::QueueConfig config_;
+  WorkflowValidator validator_;
+  std::unique_ptr<redis::RedisPool> pool_;
+  std::unique_ptr<QueueServiceImpl> service_;
   std::unique_ptr<service::ServiceRuntime> runtime_;
+  absl::Notification stop_housekeeping_;
+  std::thread housekeeping_;
 };
 
 }  // namespace ndx::queue

@@ -1,0 +1,454 @@
+#include "services/queue/queue_service.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/time_util.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/log.h"
+#include "libs/common/status_macros.h"
+#include "nlohmann/json.hpp"
+
+namespace ndx::queue {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using google::protobuf::util::TimeUtil;
+
+constexpr char kQueuesKey[] = "ndx:queues";
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(common::ToGrpcStatus(status));
+  return reactor;
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t ms = absl::ToUnixMillis(t);
+  out->set_seconds(ms / 1000);
+  out->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+}
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t ms = absl::ToInt64Milliseconds(d);
+  out->set_seconds(ms / 1000);
+  out->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
+}
+
+absl::Duration ToDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+v1::ExecutionState ToProto(JobState s) {
+  switch (s) {
+    case JobState::kWaiting:
+      return v1::EXECUTION_STATE_WAITING;
+    case JobState::kDelayed:
+      return v1::EXECUTION_STATE_DELAYED;
+    case JobState::kActive:
+      return v1::EXECUTION_STATE_ACTIVE;
+    case JobState::kCancelling:
+      return v1::EXECUTION_STATE_CANCELLING;
+    case JobState::kCompleted:
+      return v1::EXECUTION_STATE_COMPLETED;
+    case JobState::kFailed:
+      return v1::EXECUTION_STATE_FAILED;
+    case JobState::kTimedOut:
+      return v1::EXECUTION_STATE_TIMED_OUT;
+    case JobState::kCancelled:
+      return v1::EXECUTION_STATE_CANCELLED;
+  }
+  return v1::EXECUTION_STATE_UNSPECIFIED;
+}
+
+std::string StringOr(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+void FillExecution(const JobInfo& info, const std::string& queue, v1::ExecutionView view,
+                   v1::Execution& out) {
+  out.set_id(info.id);
+  out.set_queue(queue);
+  out.set_mode(v1::EXECUTION_MODE_QUEUE);
+  out.set_state(ToProto(info.state));
+  out.set_priority(info.priority);
+  out.set_attempts(info.attempts);
+  out.set_max_attempts(info.max_attempts);
+  out.set_stall_count(info.stall_count);
+  out.set_workspace_id(info.workspace);
+  out.set_worker_id(info.worker);
+  out.set_retry_of_execution_id(info.retry_of);
+  out.set_cancel_requested(info.state == JobState::kCancelling ||
+                           info.state == JobState::kCancelled);
+  SetDuration(info.timeout, out.mutable_timeout());
+  SetTime(info.created, out.mutable_created_at());
+  if (info.finished) SetTime(*info.finished, out.mutable_finished_at());
+  if (info.deadline) SetTime(*info.deadline, out.mutable_deadline());
+  const Json payload = Json::parse(info.payload, nullptr, false);
+  if (payload.is_object()) {
+    out.set_workflow_id(StringOr(payload, "workflowId"));
+    out.set_workflow_name(StringOr(payload, "workflowName"));
+    out.set_user_id(StringOr(payload, "userId"));
+    out.set_request_id(StringOr(payload, "requestId"));
+    out.set_trigger_node_id(StringOr(payload, "triggerNodeId"));
+    out.set_single_node_mode(payload.value("singleNodeMode", false));
+    if (view != v1::EXECUTION_VIEW_BASIC && payload.contains("triggerData")) {
+      out.set_trigger_data_json(payload["triggerData"].dump());
+    }
+  }
+  if (!info.error_json.empty()) {
+    const Json err = Json::parse(info.error_json, nullptr, false);
+    v1::ExecutionError* e = out.mutable_error();
+    if (err.is_object()) {
+      e->set_message(StringOr(err, "message"));
+      e->set_code(StringOr(err, "code"));
+      e->set_node_id(StringOr(err, "nodeId"));
+      e->set_node_name(StringOr(err, "nodeName"));
+      e->set_transient(err.value("transient", false));
+    } else {
+      e->set_message(info.error_json);
+    }
+  }
+}
+
+struct QueueServiceImpl::Waiter {
+  grpc::CallbackServerContext* context;
+  grpc::ServerUnaryReactor* reactor;
+  v1::Execution* response;
+  std::string id;
+  std::string workspace;
+  v1::ExecutionView view;
+  absl::Time deadline;
+};
+
+QueueServiceImpl::QueueServiceImpl(redis::RedisPool& pool, Options options, common::Clock& clock)
+    : pool_(pool), options_(std::move(options)), clock_(clock) {
+  waiter_thread_ = std::thread([this] { WaiterLoop(); });
+}
+
+QueueServiceImpl::~QueueServiceImpl() {
+  {
+    absl::MutexLock lock(&waiters_mu_);
+    stopping_ = true;
+  }
+  waiter_thread_.join();
+}
+
+absl::StatusOr<RedisQueue*> QueueServiceImpl::QueueFor(const std::string& requested) {
+  const std::string name = requested.empty() ? options_.queue.name : requested;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = queues_.find(name);
+    if (it != queues_.end()) return it->second.get();
+  }
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("queue: \"", name, "\" is not 1-64 of A-Z a-z 0-9 - _ ."));
+    }
+  }
+  if (name.size() > 64) return absl::InvalidArgumentError("queue: longer than 64 characters");
+  {
+    NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease redis, pool_.Acquire(absl::Seconds(2)));
+    NDX_RETURN_IF_ERROR(redis->Command({"SADD", kQueuesKey, name}).status());
+  }
+  QueueOptions o = options_.queue;
+  o.name = name;
+  absl::MutexLock lock(&mu_);
+  auto& slot = queues_[name];
+  if (slot == nullptr) slot = std::make_unique<RedisQueue>(pool_, std::move(o), clock_);
+  return slot.get();
+}
+
+absl::StatusOr<std::pair<RedisQueue*, JobInfo>> QueueServiceImpl::Find(
+    const std::string& id, const std::string& workspace) {
+  if (id.empty()) return absl::InvalidArgumentError("execution_id is required");
+  std::vector<std::string> names = {options_.queue.name};
+  {
+    NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease redis, pool_.Acquire(absl::Seconds(2)));
+    NDX_ASSIGN_OR_RETURN(redis::RedisReply members, redis->Command({"SMEMBERS", kQueuesKey}));
+    for (const redis::RedisReply& m : members.elements()) {
+      if (m.str() != options_.queue.name) names.push_back(m.str());
+    }
+  }
+  for (const std::string& name : names) {
+    NDX_ASSIGN_OR_RETURN(RedisQueue * q, QueueFor(name));
+    absl::StatusOr<JobInfo> info = q->Get(id);
+    if (info.ok()) {
+      if (!workspace.empty() && info->workspace != workspace) break;  // not theirs: NOT_FOUND
+      return std::make_pair(q, *std::move(info));
+    }
+    if (info.status().code() == absl::StatusCode::kInvalidArgument) {
+      return absl::InvalidArgumentError(absl::StrCat("execution_id: \"", id, "\" is not an id"));
+    }
+    if (info.status().code() != absl::StatusCode::kNotFound) return info.status();
+  }
+  return absl::NotFoundError(absl::StrCat("execution ", id, " not found"));
+}
+
+absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request,
+                                       v1::ExecuteWorkflowResponse& response) {
+  const bool use_queue =
+      request.has_use_queue() ? request.use_queue() : options_.default_mode != "direct";
+  if (!use_queue) {
+    return absl::UnimplementedError(
+        "use_queue=false (direct mode) is not available on this server yet; send use_queue=true "
+        "or leave it unset with NDX_DEFAULT_EXECUTION_MODE=queue");
+  }
+  if (request.priority() < -1000 || request.priority() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("priority: ", request.priority(), " is outside -1000..1000"));
+  }
+  if (request.request_id().size() > 128) {
+    return absl::InvalidArgumentError("request_id: longer than 128 characters");
+  }
+  NDX_ASSIGN_OR_RETURN(RedisQueue * q, QueueFor(request.queue()));
+  NDX_ASSIGN_OR_RETURN(JobPayload payload,
+                       BuildJobPayload(request, q->options().name, options_.validator));
+  NewJob job;
+  job.id = NewExecutionId();
+  if (!request.request_id().empty()) {
+    // Scoped by workspace, so two tenants' request ids never collide.
+    job.idempotency_key = absl::StrCat(request.workspace_id(), ":", request.request_id());
+  }
+  job.payload = std::move(payload.json);
+  job.priority = request.priority();
+  job.workspace = request.workspace_id();
+  if (request.has_start_at()) {
+    job.run_at = absl::FromUnixSeconds(request.start_at().seconds()) +
+                 absl::Nanoseconds(request.start_at().nanos());
+    if (*job.run_at > clock_.Now() + q->options().state_ttl) {
+      return absl::InvalidArgumentError(
+          "start_at: later than the state TTL (EXECUTION_STATE_TTL) allows");
+    }
+  }
+  if (request.has_timeout()) {
+    if (ToDuration(request.timeout()) < absl::ZeroDuration()) {
+      return absl::InvalidArgumentError("timeout: negative");
+    }
+    job.timeout = ToDuration(request.timeout());
+  }
+  if (request.has_max_attempts()) job.max_attempts = request.max_attempts();
+  if (request.has_backoff()) job.backoff = ToDuration(request.backoff());
+  NDX_ASSIGN_OR_RETURN(std::vector<EnqueueResult> results, q->Enqueue({job}));
+  response.set_execution_id(results[0].id);
+  response.set_deduplicated(results[0].duplicate);
+  response.set_mode(v1::EXECUTION_MODE_QUEUE);
+  if (results[0].duplicate) {
+    absl::StatusOr<JobInfo> info = q->Get(results[0].id);
+    response.set_state(info.ok() ? ToProto(info->state) : v1::EXECUTION_STATE_UNSPECIFIED);
+  } else {
+    response.set_state(job.run_at && *job.run_at > clock_.Now() ? v1::EXECUTION_STATE_DELAYED
+                                                                : v1::EXECUTION_STATE_WAITING);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status QueueServiceImpl::Get(const std::string& id, const std::string& workspace,
+                                   v1::ExecutionView view, v1::Execution& out) {
+  NDX_ASSIGN_OR_RETURN(auto found, Find(id, workspace));
+  FillExecution(found.second, found.first->options().name, view, out);
+  return absl::OkStatus();
+}
+
+absl::Status QueueServiceImpl::Cancel(const v1::CancelExecutionRequest& request,
+                                      v1::Execution& out) {
+  NDX_ASSIGN_OR_RETURN(auto found, Find(request.execution_id(), request.workspace_id()));
+  NDX_RETURN_IF_ERROR(found.first->Cancel(request.execution_id()).status());
+  log::Info("execution cancel requested",
+            {{"execution", request.execution_id()}, {"reason", request.reason()}});
+  return Get(request.execution_id(), request.workspace_id(), v1::EXECUTION_VIEW_BASIC, out);
+}
+
+absl::Status QueueServiceImpl::Retry(const v1::RetryExecutionRequest& request, v1::Execution& out) {
+  NDX_ASSIGN_OR_RETURN(auto found, Find(request.execution_id(), request.workspace_id()));
+  const std::string idem = request.request_id().empty()
+                               ? ""
+                               : absl::StrCat(request.workspace_id(), ":", request.request_id());
+  NDX_ASSIGN_OR_RETURN(EnqueueResult r,
+                       found.first->Retry(request.execution_id(), NewExecutionId(), idem));
+  return Get(r.id, request.workspace_id(), v1::EXECUTION_VIEW_BASIC, out);
+}
+
+absl::Status QueueServiceImpl::Stats(const v1::GetQueueStatsRequest& request,
+                                     v1::GetQueueStatsResponse& out) {
+  std::vector<std::string> names;
+  if (!request.queue().empty()) {
+    names.push_back(request.queue());
+  } else {
+    NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease redis, pool_.Acquire(absl::Seconds(2)));
+    NDX_ASSIGN_OR_RETURN(redis::RedisReply members, redis->Command({"SMEMBERS", kQueuesKey}));
+    names.push_back(options_.queue.name);
+    for (const redis::RedisReply& m : members.elements()) {
+      if (m.str() != options_.queue.name) names.push_back(m.str());
+    }
+  }
+  for (const std::string& name : names) {
+    NDX_ASSIGN_OR_RETURN(RedisQueue * q, QueueFor(name));
+    NDX_ASSIGN_OR_RETURN(QueueStats s, q->Stats());
+    v1::QueueStats* p = out.add_queues();
+    p->set_queue(name);
+    p->set_waiting(s.waiting);
+    p->set_active(s.active);
+    p->set_delayed(s.delayed);
+    p->set_completed(s.completed);
+    p->set_failed(s.failed);
+    p->set_cancelled(s.cancelled);
+    p->set_timed_out(s.timed_out);
+    SetDuration(s.oldest_waiting, p->mutable_oldest_waiting_age());
+  }
+  return absl::OkStatus();
+}
+
+void QueueServiceImpl::Housekeep(const std::string& owner) {
+  std::vector<RedisQueue*> queues;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, q] : queues_) queues.push_back(q.get());
+  }
+  if (queues.empty()) {
+    absl::StatusOr<RedisQueue*> q = QueueFor("");
+    if (q.ok()) queues.push_back(*q);
+  }
+  for (RedisQueue* q : queues) {
+    absl::StatusOr<HousekeepingResult> r = q->Housekeep(owner);
+    if (!r.ok()) {
+      log::Debug("housekeeping failed", {{"queue", q->options().name}, {"error", r.status()}});
+    } else if (r->requeued + r->stall_failed + r->timed_out > 0) {
+      log::Info("housekeeping", {{"queue", q->options().name},
+                                 {"requeued_stalled", r->requeued},
+                                 {"failed_stalled", r->stall_failed},
+                                 {"timed_out", r->timed_out}});
+    }
+  }
+}
+
+void QueueServiceImpl::WaiterLoop() {
+  while (true) {
+    std::vector<std::unique_ptr<Waiter>> batch;
+    {
+      absl::MutexLock lock(&waiters_mu_);
+      const auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(waiters_mu_) {
+        return stopping_ || !waiters_.empty();
+      };
+      waiters_mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(1));
+      if (stopping_) {
+        for (auto& w : waiters_) {
+          w->reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+        }
+        waiters_.clear();
+        return;
+      }
+      batch.swap(waiters_);
+    }
+    std::vector<std::unique_ptr<Waiter>> keep;
+    for (auto& w : batch) {
+      if (w->context->IsCancelled()) {
+        w->reactor->Finish(grpc::Status::CANCELLED);
+        continue;
+      }
+      v1::Execution execution;
+      const absl::Status s = Get(w->id, w->workspace, w->view, execution);
+      if (!s.ok()) {
+        w->reactor->Finish(common::ToGrpcStatus(s));
+        continue;
+      }
+      const bool terminal = execution.state() == v1::EXECUTION_STATE_COMPLETED ||
+                            execution.state() == v1::EXECUTION_STATE_FAILED ||
+                            execution.state() == v1::EXECUTION_STATE_CANCELLED ||
+                            execution.state() == v1::EXECUTION_STATE_TIMED_OUT;
+      if (terminal) {
+        *w->response = std::move(execution);
+        w->reactor->Finish(grpc::Status::OK);
+      } else if (absl::Now() >= w->deadline) {
+        w->reactor->Finish(grpc::Status(
+            grpc::StatusCode::DEADLINE_EXCEEDED,
+            absl::StrCat("execution ", w->id, " is still ",
+                         v1::ExecutionState_Name(execution.state()), " at the wait deadline")));
+      } else {
+        keep.push_back(std::move(w));
+      }
+    }
+    {
+      absl::MutexLock lock(&waiters_mu_);
+      for (auto& w : keep) waiters_.push_back(std::move(w));
+    }
+    absl::SleepFor(options_.wait_poll);
+  }
+}
+
+grpc::ServerUnaryReactor* QueueServiceImpl::ExecuteWorkflow(
+    grpc::CallbackServerContext* context, const v1::ExecuteWorkflowRequest* request,
+    v1::ExecuteWorkflowResponse* response) {
+  return Done(context, Execute(*request, *response));
+}
+
+grpc::ServerUnaryReactor* QueueServiceImpl::GetExecution(grpc::CallbackServerContext* context,
+                                                         const v1::GetExecutionRequest* request,
+                                                         v1::Execution* response) {
+  const v1::ExecutionView view =
+      request->view() == v1::EXECUTION_VIEW_UNSPECIFIED ? v1::EXECUTION_VIEW_FULL : request->view();
+  return Done(context, Get(request->execution_id(), request->workspace_id(), view, *response));
+}
+
+grpc::ServerUnaryReactor* QueueServiceImpl::ListExecutions(grpc::CallbackServerContext* context,
+                                                           const v1::ListExecutionsRequest* request,
+                                                           v1::ListExecutionsResponse* response) {
+  return Done(context, absl::UnimplementedError(
+                           "ListExecutions reads the execution history in PostgreSQL, which this "
+                           "server does not have yet; use GetExecution by id"));
+}
+
+grpc::ServerUnaryReactor* QueueServiceImpl::CancelExecution(
+    grpc::CallbackServerContext* context, const v1::CancelExecutionRequest* request,
+    v1::Execution* response) {
+  return Done(context, Cancel(*request, *response));
+}
+
+grpc::ServerUnaryReactor* QueueServiceImpl::RetryExecution(grpc::CallbackServerContext* context,
+                                                           const v1::RetryExecutionRequest* request,
+                                                           v1::Execution* response) {
+  return Done(context, Retry(*request, *response));
+}
+
+grpc::ServerUnaryReactor* QueueServiceImpl::GetQueueStats(grpc::CallbackServerContext* context,
+                                                          const v1::GetQueueStatsRequest* request,
+                                                          v1::GetQueueStatsResponse* response) {
+  return Done(context, Stats(*request, *response));
+}
+
+grpc::ServerUnaryReactor* QueueServiceImpl::WaitExecution(grpc::CallbackServerContext* context,
+                                                          const v1::WaitExecutionRequest* request,
+                                                          v1::Execution* response) {
+  if (request->execution_id().empty()) {
+    return Done(context, absl::InvalidArgumentError("execution_id is required"));
+  }
+  absl::Time deadline = absl::Now() + options_.max_wait;
+  if (request->has_timeout())
+    deadline = std::min(deadline, absl::Now() + ToDuration(request->timeout()));
+  if (context->deadline() != std::chrono::system_clock::time_point::max()) {
+    deadline = std::min(deadline, absl::FromChrono(context->deadline()));
+  }
+  auto waiter = std::make_unique<Waiter>();
+  waiter->context = context;
+  waiter->reactor = context->DefaultReactor();
+  waiter->response = response;
+  waiter->id = request->execution_id();
+  waiter->workspace = request->workspace_id();
+  waiter->view =
+      request->view() == v1::EXECUTION_VIEW_UNSPECIFIED ? v1::EXECUTION_VIEW_FULL : request->view();
+  waiter->deadline = deadline;
+  grpc::ServerUnaryReactor* reactor = waiter->reactor;
+  absl::MutexLock lock(&waiters_mu_);
+  if (stopping_) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+  } else {
+    waiters_.push_back(std::move(waiter));
+  }
+  return reactor;
+}
+
+}  // namespace ndx::queue

@@ -1,0 +1,106 @@
+// File: queue_service.h
+//
+// QueueServiceImpl: the QueueService gRPC API (proto/ndx/v1/queue_service.proto) over the Redis
+// queue (libs/queue). Handlers are thin: check the request, call the queue, map the result; every
+// failure is a gRPC status code with a message a person can act on.
+//
+// Queues are named; each request may pick one (default: the configured NDX_QUEUE). The names in
+// use are recorded in the Redis set "ndx:queues", so any ndx-queue process finds an execution by
+// id whichever queue it is in.
+//
+// Thread-safe. WaitExecution calls are parked on one waiter thread, not on gRPC threads.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "libs/common/clock.h"
+#include "libs/common/redis/redis_client.h"
+#include "libs/queue/redis_queue.h"
+#include "ndx/v1/queue_service.grpc.pb.h"
+#include "services/queue/job_payload.h"
+
+namespace ndx::queue {
+
+class QueueServiceImpl final : public v1::QueueService::CallbackService {
+ public:
+  struct Options {
+    QueueOptions queue;                        // policies; `name` is the default queue
+    std::string default_mode = "queue";        // NDX_DEFAULT_EXECUTION_MODE
+    WorkflowValidator validator;               // deep workflow checks (engine); may be empty
+    absl::Duration max_wait = absl::Hours(1);  // WaitExecution without a timeout or deadline
+    absl::Duration wait_poll = absl::Milliseconds(20);
+  };
+
+  // `pool` and `clock` must outlive the service.
+  QueueServiceImpl(redis::RedisPool& pool, Options options, common::Clock& clock);
+  ~QueueServiceImpl() override;
+
+  grpc::ServerUnaryReactor* ExecuteWorkflow(grpc::CallbackServerContext* context,
+                                            const v1::ExecuteWorkflowRequest* request,
+                                            v1::ExecuteWorkflowResponse* response) override;
+  grpc::ServerUnaryReactor* GetExecution(grpc::CallbackServerContext* context,
+                                         const v1::GetExecutionRequest* request,
+                                         v1::Execution* response) override;
+  grpc::ServerUnaryReactor* ListExecutions(grpc::CallbackServerContext* context,
+                                           const v1::ListExecutionsRequest* request,
+                                           v1::ListExecutionsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelExecution(grpc::CallbackServerContext* context,
+                                            const v1::CancelExecutionRequest* request,
+                                            v1::Execution* response) override;
+  grpc::ServerUnaryReactor* RetryExecution(grpc::CallbackServerContext* context,
+                                           const v1::RetryExecutionRequest* request,
+                                           v1::Execution* response) override;
+  grpc::ServerUnaryReactor* GetQueueStats(grpc::CallbackServerContext* context,
+                                          const v1::GetQueueStatsRequest* request,
+                                          v1::GetQueueStatsResponse* response) override;
+  grpc::ServerUnaryReactor* WaitExecution(grpc::CallbackServerContext* context,
+                                          const v1::WaitExecutionRequest* request,
+                                          v1::Execution* response) override;
+
+  // Runs the housekeeping of every known queue (serialized across processes by each queue's
+  // housekeeping lease). Called periodically by the process.
+  void Housekeep(const std::string& owner);
+
+  // The domain operations behind the RPCs (also used by tests and the in-process direct mode).
+  absl::Status Execute(const v1::ExecuteWorkflowRequest& request,
+                       v1::ExecuteWorkflowResponse& response);
+  absl::Status Get(const std::string& id, const std::string& workspace, v1::ExecutionView view,
+                   v1::Execution& out);
+
+ private:
+  struct Waiter;
+
+  absl::StatusOr<RedisQueue*> QueueFor(const std::string& name);
+  // Finds the queue that holds `id`: NOT_FOUND when none does (or the workspace differs).
+  absl::StatusOr<std::pair<RedisQueue*, JobInfo>> Find(const std::string& id,
+                                                       const std::string& workspace);
+  absl::Status Cancel(const v1::CancelExecutionRequest& request, v1::Execution& out);
+  absl::Status Retry(const v1::RetryExecutionRequest& request, v1::Execution& out);
+  absl::Status Stats(const v1::GetQueueStatsRequest& request, v1::GetQueueStatsResponse& out);
+  void WaiterLoop();
+
+  redis::RedisPool& pool_;
+  const Options options_;
+  common::Clock& clock_;
+
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<RedisQueue>> queues_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex waiters_mu_;
+  std::vector<std::unique_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(waiters_mu_);
+  bool stopping_ ABSL_GUARDED_BY(waiters_mu_) = false;
+  std::thread waiter_thread_;
+};
+
+// Maps the queue's record of a job to the API's Execution (FULL adds trigger data).
+void FillExecution(const JobInfo& info, const std::string& queue, v1::ExecutionView view,
+                   v1::Execution& out);
+
+}  // namespace ndx::queue

@@ -1,0 +1,332 @@
+// QueueService over real gRPC (loopback) against a real redis-server.
+#include "services/queue/queue_service.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "libs/common/grpc_server.h"
+#include "libs/common/grpc_status.h"
+#include "nlohmann/json.hpp"
+#include "tests/testing/redis_server.h"
+#include "tests/testing/status_matchers.h"
+
+namespace ndx::queue {
+namespace {
+
+using ::ndx::testing::IsOk;
+using ::ndx::testing::StatusIs;
+using ::testing::HasSubstr;
+
+class QueueServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    redis_ = new testing::RedisServer();
+    ASSERT_THAT(redis_->Start(), IsOk());
+  }
+  static void TearDownTestSuite() { delete redis_; }
+
+  void SetUp() override { StartService(QueueOptions{}); }
+
+  void StartService(QueueOptions queue_options) {
+    server_.reset();
+    service_.reset();
+    pool_ = std::make_unique<redis::RedisPool>(*redis::ParseRedisUrl(redis_->url()), 4);
+    {
+      auto c = pool_->Acquire(absl::Seconds(1));
+      ASSERT_THAT((*c)->Command({"FLUSHALL"}), IsOk());
+    }
+    QueueServiceImpl::Options o;
+    o.queue = std::move(queue_options);
+    service_ = std::make_unique<QueueServiceImpl>(*pool_, o, common::RealClock());
+    absl::StatusOr<common::GrpcServer> server = common::StartGrpcServer(
+        "127.0.0.1:0", {{service_.get(), v1::QueueService::service_full_name()}});
+    ASSERT_THAT(server, IsOk());
+    server_ = std::make_unique<common::GrpcServer>(*std::move(server));
+    stub_ = v1::QueueService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", server_->port()), grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    server_.reset();
+    service_.reset();
+  }
+
+  static v1::ExecuteWorkflowRequest Request() {
+    v1::ExecuteWorkflowRequest r;
+    v1::Workflow* wf = r.mutable_workflow();
+    wf->set_id("wf-1");
+    wf->set_name("Demo");
+    v1::Node* trigger = wf->add_nodes();
+    trigger->set_id("node-1");
+    trigger->set_name("Manual Trigger");
+    trigger->set_type("manual-trigger");
+    v1::Node* set = wf->add_nodes();
+    set->set_id("node-2");
+    set->set_name("Set");
+    set->set_type("set");
+    set->set_parameters_json(R"({"values":[{"keyValue":{"key":"a","value":"1"}}]})");
+    v1::Connection* c = wf->add_connections();
+    c->set_id("c1");
+    c->set_source_node_id("node-1");
+    c->set_target_node_id("node-2");
+    r.set_trigger_data_json(R"({"source":"test"})");
+    r.set_workspace_id("ws-1");
+    r.set_user_id("u-1");
+    return r;
+  }
+
+  absl::StatusOr<v1::ExecuteWorkflowResponse> Execute(const v1::ExecuteWorkflowRequest& r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::ExecuteWorkflowResponse resp;
+    const grpc::Status s = stub_->ExecuteWorkflow(&ctx, r, &resp);
+    if (!s.ok()) return common::FromGrpcStatus(s);
+    return resp;
+  }
+
+  absl::StatusOr<v1::Execution> Get(const std::string& id, const std::string& ws = "ws-1") {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::GetExecutionRequest req;
+    req.set_execution_id(id);
+    req.set_workspace_id(ws);
+    v1::Execution resp;
+    const grpc::Status s = stub_->GetExecution(&ctx, req, &resp);
+    if (!s.ok()) return common::FromGrpcStatus(s);
+    return resp;
+  }
+
+  absl::StatusOr<v1::Execution> Cancel(const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::CancelExecutionRequest req;
+    req.set_execution_id(id);
+    req.set_workspace_id("ws-1");
+    v1::Execution resp;
+    const grpc::Status s = stub_->CancelExecution(&ctx, req, &resp);
+    if (!s.ok()) return common::FromGrpcStatus(s);
+    return resp;
+  }
+
+  // A consumer's view of the default queue, to move executions along.
+  RedisQueue Consumer(const std::string& name = "default") {
+    return RedisQueue(*pool_, QueueOptions{.name = name}, common::RealClock());
+  }
+
+  static testing::RedisServer* redis_;
+  std::unique_ptr<redis::RedisPool> pool_;
+  std::unique_ptr<QueueServiceImpl> service_;
+  std::unique_ptr<common::GrpcServer> server_;
+  std::unique_ptr<v1::QueueService::Stub> stub_;
+};
+
+testing::RedisServer* QueueServiceTest::redis_ = nullptr;
+
+TEST_F(QueueServiceTest, ExecuteEnqueuesAndGetShowsIt) {
+  absl::StatusOr<v1::ExecuteWorkflowResponse> r = Execute(Request());
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->execution_id().size(), 36u);
+  EXPECT_EQ(r->state(), v1::EXECUTION_STATE_WAITING);
+  EXPECT_EQ(r->mode(), v1::EXECUTION_MODE_QUEUE);
+  EXPECT_FALSE(r->deduplicated());
+  absl::StatusOr<v1::Execution> e = Get(r->execution_id());
+  ASSERT_THAT(e, IsOk());
+  EXPECT_EQ(e->state(), v1::EXECUTION_STATE_WAITING);
+  EXPECT_EQ(e->workflow_id(), "wf-1");
+  EXPECT_EQ(e->workflow_name(), "Demo");
+  EXPECT_EQ(e->trigger_node_id(), "node-1");
+  EXPECT_EQ(e->trigger_data_json(), R"({"source":"test"})");
+  EXPECT_EQ(e->user_id(), "u-1");
+  EXPECT_EQ(e->queue(), "default");
+  EXPECT_EQ(e->timeout().seconds(), 300);
+  EXPECT_EQ(e->max_attempts(), 4);
+  // The worker gets NodeDrop's workflow shape.
+  RedisQueue q = Consumer();
+  absl::StatusOr<ClaimResult> claim = q.Claim("w", 1);
+  ASSERT_THAT(claim, IsOk());
+  ASSERT_EQ(claim->jobs.size(), 1u);
+  const nlohmann::json payload = nlohmann::json::parse(claim->jobs[0].payload);
+  EXPECT_EQ(payload["workflow"]["nodes"][1]["parameters"]["values"][0]["keyValue"]["key"], "a");
+  EXPECT_EQ(payload["workflow"]["connections"][0]["sourceOutput"], "main");
+  EXPECT_EQ(payload["triggerData"]["source"], "test");
+}
+
+TEST_F(QueueServiceTest, RequestIdMakesExecuteIdempotent) {
+  v1::ExecuteWorkflowRequest req = Request();
+  req.set_request_id("click-1");
+  absl::StatusOr<v1::ExecuteWorkflowResponse> a = Execute(req);
+  absl::StatusOr<v1::ExecuteWorkflowResponse> b = Execute(req);
+  ASSERT_THAT(a, IsOk());
+  ASSERT_THAT(b, IsOk());
+  EXPECT_EQ(a->execution_id(), b->execution_id());
+  EXPECT_TRUE(b->deduplicated());
+  // Another workspace's identical request id is its own.
+  req.set_workspace_id("ws-2");
+  absl::StatusOr<v1::ExecuteWorkflowResponse> c = Execute(req);
+  EXPECT_NE(c->execution_id(), a->execution_id());
+}
+
+TEST_F(QueueServiceTest, BadRequestsNameTheFieldOrNode) {
+  struct Case {
+    std::function<void(v1::ExecuteWorkflowRequest&)> mutate;
+    const char* says;
+  };
+  const Case cases[] = {
+      {[](auto& r) { r.clear_workflow(); }, "workflow is required"},
+      {[](auto& r) { r.mutable_workflow()->clear_nodes(); }, "workflow.nodes is empty"},
+      {[](auto& r) { r.mutable_workflow()->mutable_nodes(1)->set_id("node-1"); },
+       "duplicate node id \"node-1\""},
+      {[](auto& r) { r.mutable_workflow()->mutable_nodes(1)->set_type(""); },
+       "node \"Set\" (node-2): type is empty"},
+      {[](auto& r) { r.mutable_workflow()->mutable_nodes(1)->set_parameters_json("{bad"); },
+       "node \"Set\" (node-2): parameters_json is not valid JSON"},
+      {[](auto& r) { r.mutable_workflow()->mutable_nodes(1)->set_parameters_json("[1]"); },
+       "parameters_json must be a JSON object"},
+      {[](auto& r) { r.mutable_workflow()->mutable_connections(0)->set_target_node_id("ghost"); },
+       "connection c1: node \"ghost\" does not exist"},
+      {[](auto& r) { r.set_trigger_node_id("ghost"); }, "trigger_node_id"},
+      {[](auto& r) { r.set_trigger_data_json("not json"); }, "trigger_data_json"},
+      {[](auto& r) { r.set_priority(5000); }, "priority"},
+      {[](auto& r) { r.set_queue("no spaces"); }, "queue"},
+  };
+  for (const Case& c : cases) {
+    v1::ExecuteWorkflowRequest req = Request();
+    c.mutate(req);
+    EXPECT_THAT(Execute(req), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.says)))
+        << c.says;
+  }
+  EXPECT_EQ(service_ != nullptr, true);
+  // Nothing was enqueued by the bad requests.
+  absl::StatusOr<QueueStats> stats = Consumer().Stats();
+  EXPECT_EQ(stats->waiting, 0);
+}
+
+TEST_F(QueueServiceTest, OversizedJobAndFullQueueAreResourceExhausted) {
+  StartService(QueueOptions{.max_depth = 2, .max_payload_bytes = 2048});
+  v1::ExecuteWorkflowRequest big = Request();
+  big.set_trigger_data_json(absl::StrCat("{\"x\":\"", std::string(4096, 'a'), "\"}"));
+  EXPECT_THAT(Execute(big),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("NDX_MAX_JOB_BYTES")));
+  ASSERT_THAT(Execute(Request()), IsOk());
+  ASSERT_THAT(Execute(Request()), IsOk());
+  EXPECT_THAT(Execute(Request()),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("queue is full")));
+}
+
+TEST_F(QueueServiceTest, CancelWaitingRunningAndFinished) {
+  const std::string waiting = Execute(Request())->execution_id();
+  absl::StatusOr<v1::Execution> c = Cancel(waiting);
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->state(), v1::EXECUTION_STATE_CANCELLED);
+  EXPECT_THAT(Cancel(waiting), IsOk());  // idempotent
+
+  const std::string running = Execute(Request())->execution_id();
+  RedisQueue q = Consumer();
+  ClaimedJob job = q.Claim("w", 1)->jobs.at(0);
+  ASSERT_EQ(job.id, running);
+  c = Cancel(running);
+  ASSERT_THAT(c, IsOk());
+  EXPECT_EQ(c->state(), v1::EXECUTION_STATE_CANCELLING);
+  EXPECT_TRUE(c->cancel_requested());
+
+  const std::string done = Execute(Request())->execution_id();
+  ClaimedJob d = q.Claim("w", 1)->jobs.at(0);
+  ASSERT_THAT(q.Complete({JobRef{done, d.epoch}}), IsOk());
+  EXPECT_THAT(Cancel(done), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(Cancel("6f1c0d2e-0000-4000-8000-000000000000"),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(QueueServiceTest, OtherWorkspacesSeeNothing) {
+  const std::string id = Execute(Request())->execution_id();
+  EXPECT_THAT(Get(id, "ws-2"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Get(id, ""), IsOk());  // a trusted internal caller
+}
+
+TEST_F(QueueServiceTest, WaitExecutionReturnsAtTheTerminalStateOrTheDeadline) {
+  const std::string id = Execute(Request())->execution_id();
+  {
+    grpc::ClientContext ctx;
+    v1::WaitExecutionRequest req;
+    req.set_execution_id(id);
+    req.mutable_timeout()->set_nanos(200000000);
+    v1::Execution resp;
+    const absl::Time start = absl::Now();
+    const grpc::Status s = stub_->WaitExecution(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  }
+  RedisQueue q = Consumer();
+  std::thread finisher([&] {
+    ClaimedJob job = q.Claim("w", 1)->jobs.at(0);
+    absl::SleepFor(absl::Milliseconds(100));
+    ASSERT_THAT(q.Complete({JobRef{job.id, job.epoch}}), IsOk());
+  });
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::WaitExecutionRequest req;
+  req.set_execution_id(id);
+  v1::Execution resp;
+  const grpc::Status s = stub_->WaitExecution(&ctx, req, &resp);
+  finisher.join();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.state(), v1::EXECUTION_STATE_COMPLETED);
+}
+
+TEST_F(QueueServiceTest, RetryResumesAFailedExecutionUnderANewId) {
+  const std::string id = Execute(Request())->execution_id();
+  RedisQueue q = Consumer();
+  ClaimedJob job = q.Claim("w", 1)->jobs.at(0);
+  ASSERT_THAT(
+      q.Fail({id, job.epoch}, R"({"message":"HTTP 404","code":"X","nodeId":"node-2"})", false),
+      IsOk());
+  absl::StatusOr<v1::Execution> failed = Get(id);
+  EXPECT_EQ(failed->state(), v1::EXECUTION_STATE_FAILED);
+  EXPECT_EQ(failed->error().node_id(), "node-2");
+  grpc::ClientContext ctx;
+  v1::RetryExecutionRequest req;
+  req.set_execution_id(id);
+  req.set_workspace_id("ws-1");
+  v1::Execution retried;
+  ASSERT_TRUE(stub_->RetryExecution(&ctx, req, &retried).ok());
+  EXPECT_NE(retried.id(), id);
+  EXPECT_EQ(retried.retry_of_execution_id(), id);
+  EXPECT_EQ(retried.state(), v1::EXECUTION_STATE_WAITING);
+  EXPECT_EQ(retried.workflow_id(), "wf-1");
+}
+
+TEST_F(QueueServiceTest, StatsPerQueueAndNamedQueues) {
+  ASSERT_THAT(Execute(Request()), IsOk());
+  v1::ExecuteWorkflowRequest high = Request();
+  high.set_queue("high");
+  const std::string in_high = Execute(high)->execution_id();
+  EXPECT_EQ(Get(in_high)->queue(), "high");
+  grpc::ClientContext ctx;
+  v1::GetQueueStatsResponse resp;
+  ASSERT_TRUE(stub_->GetQueueStats(&ctx, v1::GetQueueStatsRequest(), &resp).ok());
+  ASSERT_EQ(resp.queues_size(), 2);
+  EXPECT_EQ(resp.queues(0).queue(), "default");
+  EXPECT_EQ(resp.queues(0).waiting(), 1);
+  EXPECT_EQ(resp.queues(1).queue(), "high");
+  EXPECT_EQ(resp.queues(1).waiting(), 1);
+}
+
+TEST_F(QueueServiceTest, DirectModeIsRefusedClearly) {
+  v1::ExecuteWorkflowRequest req = Request();
+  req.set_use_queue(false);
+  EXPECT_THAT(Execute(req), StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("direct mode")));
+}
+
+TEST_F(QueueServiceTest, RedisDownIsUnavailable) {
+  redis_->Kill();
+  EXPECT_THAT(Execute(Request()), StatusIs(absl::StatusCode::kUnavailable));
+  ASSERT_THAT(redis_->Restart(), IsOk());
+  EXPECT_TRUE(ndx::testing::WaitUntil([&] { return Execute(Request()).ok(); }, absl::Seconds(5)));
+}
+
+}  // namespace
+}  // namespace ndx::queue
