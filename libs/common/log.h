@@ -28,17 +28,17 @@ enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 // A log field value: text, integer, floating point or boolean.
 class Value {
  public:
-  Value(std::string_view v) : v_(v) {}                      // NOLINT: implicit by design
-  Value(absl::string_view v) : v_(std::string_view(v.data(), v.size())) {}  // NOLINT
-  Value(const std::string& v) : v_(std::string_view(v)) {}  // NOLINT
-  Value(const char* v) : v_(std::string_view(v)) {}         // NOLINT
-  Value(bool v) : v_(v) {}                                  // NOLINT
-  Value(int v) : v_(static_cast<int64_t>(v)) {}             // NOLINT
-  Value(long v) : v_(static_cast<int64_t>(v)) {}            // NOLINT
-  Value(long long v) : v_(static_cast<int64_t>(v)) {}       // NOLINT
-  Value(unsigned v) : v_(static_cast<int64_t>(v)) {}        // NOLINT
-  Value(unsigned long v) : v_(static_cast<int64_t>(v)) {}   // NOLINT
-  Value(double v) : v_(v) {}                                // NOLINT
+  Value(std::string_view v) : v_(v) {}  // NOLINT: implicit by design
+  Value(absl::string_view v) : v_(std::string_view(v.data(), v.size())) {}              // NOLINT
+  Value(const std::string& v) : v_(std::string_view(v)) {}                              // NOLINT
+  Value(const char* v) : v_(std::string_view(v)) {}                                     // NOLINT
+  Value(bool v) : v_(v) {}                                                              // NOLINT
+  Value(int v) : v_(static_cast<int64_t>(v)) {}                                         // NOLINT
+  Value(long v) : v_(static_cast<int64_t>(v)) {}                                        // NOLINT
+  Value(long long v) : v_(static_cast<int64_t>(v)) {}                                   // NOLINT
+  Value(unsigned v) : v_(static_cast<int64_t>(v)) {}                                    // NOLINT
+  Value(unsigned long v) : v_(static_cast<int64_t>(v)) {}                               // NOLINT
+  Value(double v) : v_(v) {}                                                            // NOLINT
   Value(const absl::Status& s) : owned_(s.ToString()), v_(std::string_view(owned_)) {}  // NOLINT
 
   // Appends the JSON encoding of the value.

@@ -25,11 +25,13 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   exposer->RegisterCollectable(registry);
   const std::vector<int> ports = exposer->GetListeningPorts();
   const int port = ports.empty() ? 0 : ports.front();
-  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(exposer), port));
+  return std::unique_ptr<MetricsServer>(
+      new MetricsServer(std::move(exposer), port, std::move(registry)));
 }
 
-MetricsServer::MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, int port)
-    : exposer_(std::move(exposer)), port_(port) {}
+MetricsServer::MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, int port,
+                             std::shared_ptr<prometheus::Registry> registry)
+    : registry_(std::move(registry)), exposer_(std::move(exposer)), port_(port) {}
 
 MetricsServer::~MetricsServer() = default;
 

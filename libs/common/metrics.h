@@ -34,7 +34,10 @@ class MetricsServer {
   int port() const { return port_; }
 
  private:
-  MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, int port);
+  MetricsServer(std::unique_ptr<prometheus::Exposer> exposer, int port,
+                std::shared_ptr<prometheus::Registry> registry);
+  // The exposer holds only a weak reference to the registry: keep it alive here.
+  std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_;
 };

@@ -52,6 +52,18 @@ TEST(MetricsServer, ServesRegistryOnAnyPort) {
   EXPECT_EQ(SerializeMetrics(*registry).find("ndx_test_things_total 3") != std::string::npos, true);
 }
 
+// The exposer keeps only a weak reference: the server must keep the registry alive itself.
+TEST(MetricsServer, KeepsTheRegistryAlive) {
+  absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::Start("127.0.0.1:0", [] {
+    auto registry = std::make_shared<prometheus::Registry>();
+    RegisterProcessMetrics(*registry, "ndx-owned");
+    return registry;
+  }());
+  ASSERT_TRUE(server.ok()) << server.status();
+  EXPECT_THAT(HttpGet((*server)->port(), "/metrics"),
+              HasSubstr("ndx_build_info{service=\"ndx-owned\""));
+}
+
 TEST(MetricsServer, BusyPortIsUnavailable) {
   auto registry = std::make_shared<prometheus::Registry>();
   absl::StatusOr<std::unique_ptr<MetricsServer>> first =

@@ -21,9 +21,8 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Start(
       std::move(grpc), std::move(metrics), std::move(pg), std::move(options.redis)));
   ServiceRuntime* self = runtime.get();
   runtime->health_ = std::make_unique<common::HealthMonitor>(
-      std::vector<common::HealthMonitor::Probe>{
-          {"redis", [self] { return self->PingRedis(); }},
-          {"postgres", [self] { return self->pg_->Ping(); }}},
+      std::vector<common::HealthMonitor::Probe>{{"redis", [self] { return self->PingRedis(); }},
+                                                {"postgres", [self] { return self->pg_->Ping(); }}},
       options.probe_interval, [self](bool serving) { self->grpc_.SetServing(serving); });
   runtime->health_->Start();
   return runtime;
