@@ -16,5 +16,6 @@ extern const char* const k_release;
 extern const char* const k_housekeep;
 extern const char* const k_stats;
 extern const char* const k_retry;
+extern const char* const k_append_event;
 
 }  // namespace ndx::queue::lua

@@ -281,15 +281,27 @@ absl::StatusOr<std::vector<LeaseState>> RedisQueue::Renew(absl::Span<const JobRe
 }
 
 absl::StatusOr<std::vector<CompleteOutcome>> RedisQueue::Complete(absl::Span<const JobRef> jobs) {
+  std::vector<Completion> completions;
+  completions.reserve(jobs.size());
+  for (const JobRef& j : jobs) completions.push_back(Completion{j.id, j.epoch, "", "", ""});
+  return Complete(absl::MakeConstSpan(completions));
+}
+
+absl::StatusOr<std::vector<CompleteOutcome>> RedisQueue::Complete(
+    absl::Span<const Completion> jobs) {
   if (jobs.empty()) return std::vector<CompleteOutcome>{};
   std::vector<std::string> owned = {absl::StrCat(NowMs()),
                                     absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl)),
                                     absl::StrCat(options_.keep_finished)};
-  for (const JobRef& j : jobs) owned.push_back(absl::StrCat(j.epoch));
+  for (const Completion& j : jobs) owned.push_back(absl::StrCat(j.epoch));
   std::vector<std::string_view> args = {owned[0], owned[1], owned[2]};
+  args.reserve(3 + jobs.size() * 5);
   for (size_t i = 0; i < jobs.size(); ++i) {
     args.push_back(jobs[i].id);
     args.push_back(owned[3 + i]);
+    args.push_back(jobs[i].workflow_id);
+    args.push_back(jobs[i].workspace);
+    args.push_back(jobs[i].event_json);
   }
   NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().complete, args));
   if (!reply.is_array() || reply.elements().size() != jobs.size()) {
@@ -304,7 +316,7 @@ absl::StatusOr<std::vector<CompleteOutcome>> RedisQueue::Complete(absl::Span<con
 }
 
 absl::StatusOr<FailOutcome> RedisQueue::Fail(const JobRef& job, const std::string& error_json,
-                                             bool transient) {
+                                             bool transient, const FailEvents& events) {
   double jitter = 0;
   if (options_.jitter > 0) {
     thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -315,8 +327,10 @@ absl::StatusOr<FailOutcome> RedisQueue::Fail(const JobRef& job, const std::strin
   const std::string keep = absl::StrCat(options_.keep_finished);
   const std::string epoch = absl::StrCat(job.epoch);
   const std::string jitter_s = absl::StrFormat("%.6f", jitter);
-  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().fail, {now, ttl, keep, job.id, epoch, error_json,
-                                                        transient ? "1" : "0", jitter_s}));
+  NDX_ASSIGN_OR_RETURN(
+      RedisReply reply,
+      Run(S().fail, {now, ttl, keep, job.id, epoch, error_json, transient ? "1" : "0", jitter_s,
+                     events.workflow_id, events.append ? "1" : "0"}));
   NDX_ASSIGN_OR_RETURN(int64_t kind, IntAt(reply, 0));
   NDX_ASSIGN_OR_RETURN(int64_t delay, IntAt(reply, 1));
   NDX_ASSIGN_OR_RETURN(int64_t attempt, IntAt(reply, 2));

@@ -80,6 +80,22 @@ struct JobRef {
   int64_t epoch = 0;
 };
 
+// A successful end, with the `completed` event to append atomically with it ("" for none: the
+// queue-only benchmark, or a caller that publishes no events).
+struct Completion {
+  std::string id;
+  int64_t epoch = 0;
+  std::string workflow_id;  // for the event feed
+  std::string workspace;    // for the event feed
+  std::string event_json;   // the event without "seq" (it gets the next seq of the execution)
+};
+
+// Whether Fail() appends the `retrying` / `failed` / `cancelled` event it decides on.
+struct FailEvents {
+  bool append = false;
+  std::string workflow_id;
+};
+
 struct ClaimedJob {
   std::string id;
   int64_t epoch = 0;
@@ -175,12 +191,17 @@ class RedisQueue {
   // and write nothing).
   absl::StatusOr<std::vector<LeaseState>> Renew(absl::Span<const JobRef> jobs);
 
-  // Records successful ends; one outcome per job.
+  // Records successful ends; one outcome per job. The second form also appends each job's
+  // `completed` event in the same script (a `cancelled` event instead when a cancel won).
   absl::StatusOr<std::vector<CompleteOutcome>> Complete(absl::Span<const JobRef> jobs);
+  absl::StatusOr<std::vector<CompleteOutcome>> Complete(absl::Span<const Completion> jobs);
 
   // Records a failed attempt: retried after a backoff when `transient` and attempts remain.
-  absl::StatusOr<FailOutcome> Fail(const JobRef& job, const std::string& error_json,
-                                   bool transient);
+  // `error_json` is {"message", "code", "nodeId", ...}. With `events.append`, the `retrying`
+  // (data: attempt, maxAttempts, delay ms, nextAttemptAt), `failed` or `cancelled` event is
+  // appended in the same script.
+  absl::StatusOr<FailOutcome> Fail(const JobRef& job, const std::string& error_json, bool transient,
+                                   const FailEvents& events = {});
 
   // Cancels: returns kCancelled (it was waiting or delayed, or was already cancelled) or
   // kCancelling (running: its holder is told). NOT_FOUND, FAILED_PRECONDITION (already ended).

@@ -1,6 +1,7 @@
 -- Cancels a job in any state.
 -- KEYS[1]: queue prefix
 -- ARGV: now_ms, completion_ttl_s, id
+-- Appends the `cancelled` event when the execution ends here.
 -- Returns the state after the call: 'x' cancelled (it was waiting or delayed, or was cancelled
 -- already), 'k' cancelling (it is running: its worker is told through the cancel channel and by
 -- its next lease renewal, and records 'x' when it has stopped).
@@ -17,10 +18,12 @@ if not st then return redis.error_reply('NDX_NOT_FOUND execution ' .. id .. ' no
 if st == 'w' then
   redis.call('ZREM', p .. 'wait', id)
   redis.call('HINCRBY', p .. 'bands', (parse_opts(v[2])), -1)
+  queue_event(p, id, 'cancelled', now, ttl, nil, nil)
   finish(p, id, 'x', 'cancelled', now, ttl, nil)
   return 'x'
 elseif st == 'd' then
   redis.call('ZREM', p .. 'delayed', id)
+  queue_event(p, id, 'cancelled', now, ttl, nil, nil)
   finish(p, id, 'x', 'cancelled', now, ttl, nil)
   return 'x'
 elseif st == 'a' then

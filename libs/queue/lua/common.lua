@@ -93,3 +93,81 @@ end
 local function json_error(message, code)
   return cjson.encode({message = message, code = code})
 end
+
+-- An error JSON as a table; text that is not a JSON object becomes {message = text}.
+local function decode_error(err)
+  local ok, e = pcall(cjson.decode, err)
+  if ok and type(e) == 'table' then return e end
+  return {message = err}
+end
+
+-- Events ----------------------------------------------------------------------------------------
+-- Per execution: <p>ev:<id> LIST, one JSON event per element; an event's seq is its position
+-- (1, 2, 3...), so seq is gap-free and assigned atomically with the state change that appends it.
+-- Every appended event is also added to the queue's feed <p>feed (a STREAM capped at about
+-- FEED_MAXLEN entries, fields e = execution id, s = seq, w = workflow id, ws = workspace id,
+-- j = event JSON), which the
+-- one feed reader of each process follows to serve live subscribers.
+
+local FEED_MAXLEN = 100000
+
+-- "2026-01-01T00:00:00.123Z" from Unix milliseconds (no os.date inside Redis).
+local function iso_time(ms)
+  local s = math.floor(ms / 1000)
+  local millis = ms - s * 1000
+  local days = math.floor(s / 86400)
+  local rem = s - days * 86400
+  -- civil_from_days (H. Hinnant)
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) -
+                          math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d, math.floor(rem / 3600),
+                       math.floor((rem % 3600) / 60), rem % 60, millis)
+end
+
+-- Appends one event (JSON text without seq) to the execution's log and the feed; returns its seq.
+-- The log lives as long as the execution's state: `ttl` seconds from its first event (finish()
+-- later shortens it to the completion TTL).
+local function append_event(p, id, workflow_id, workspace, json, ttl)
+  local ek = p .. 'ev:' .. id
+  local seq = redis.call('RPUSH', ek, json)
+  if seq == 1 then redis.call('EXPIRE', ek, ttl) end
+  redis.call('XADD', p .. 'feed', 'MAXLEN', '~', FEED_MAXLEN, '*', 'e', id, 's', seq, 'w',
+             workflow_id, 'ws', workspace, 'j', json)
+  return seq
+end
+
+-- The workflow id of a job, from its payload (only on rare paths: cancel, timeout, stall).
+local function workflow_of(p, id)
+  local d = redis.call('HGET', job_key(p, id), 'd')
+  if not d then return '' end
+  local ok, payload = pcall(cjson.decode, d)
+  if ok and type(payload) == 'table' and type(payload.workflowId) == 'string' then
+    return payload.workflowId
+  end
+  return ''
+end
+
+-- Appends a queue-side event (cancelled, failed by timeout or stalls).
+local function workspace_of(p, id)
+  local o = redis.call('HGET', job_key(p, id), 'o')
+  if not o then return '' end
+  local _, _, _, _, _, ws = parse_opts(o)
+  return ws or ''
+end
+
+local function queue_event(p, id, kind, now, ttl, err, state)
+  local wf = workflow_of(p, id)
+  local ev = {type = kind, executionId = id, workflowId = wf, timestamp = iso_time(now)}
+  if err then ev.error = decode_error(err) end
+  if state then ev.executionState = state end
+  return append_event(p, id, wf, workspace_of(p, id), cjson.encode(ev), ttl)
+end

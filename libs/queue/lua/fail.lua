@@ -3,7 +3,8 @@
 -- KEYS[1]: queue prefix
 -- ARGV: now_ms, completion_ttl_s, keep_count, id, epoch, error_json, transient (0|1),
 --       jitter (0..1: the fraction of the delay to subtract at random, already drawn by the
---       caller, so that tests can fix it)
+--       caller, so that tests can fix it), workflow_id, events (0|1: append the `retrying` or
+--       `failed` / `cancelled` event with the state change)
 -- Returns {outcome, delay_ms, attempt}: outcome 1 retry scheduled (after delay_ms), 0 failed,
 -- 2 cancelled instead (a cancel arrived while it ran), -1 rejected (stale epoch or not active).
 local p = KEYS[1]
@@ -13,21 +14,33 @@ local keep = tonumber(ARGV[3])
 local id, epoch, err = ARGV[4], ARGV[5], ARGV[6]
 local transient = ARGV[7] == '1'
 local jitter = tonumber(ARGV[8])
+local wf = ARGV[9]
+local ws = ''
+local events = ARGV[10] == '1'
 local jk = job_key(p, id)
 local v = redis.call('HMGET', jk, 'ep', 'st', 'o', 'at')
 if v[1] ~= epoch or (v[2] ~= 'a' and v[2] ~= 'k') then return {-1, 0, 0} end
 local attempt = tonumber(v[4]) or 0
 if v[2] == 'k' then
+  if events then queue_event(p, id, 'cancelled', now, ttl, nil, nil) end
   finish(p, id, 'x', 'cancelled', now, ttl, nil)
   return {2, 0, attempt}
 end
-local pr, ma, bo = parse_opts(v[3])
+local pr, ma, bo, _, _, job_ws = parse_opts(v[3])
+ws = job_ws or ''
 if transient and attempt < ma then
   local delay = math.floor(bo * (2 ^ (attempt - 1)) * (1 - jitter))
   redis.call('ZREM', p .. 'active', id)
   redis.call('ZREM', p .. 'deadlines', id)
   redis.call('HSET', jk, 'st', 'd', 'err', err)
   redis.call('HDEL', jk, 'ls', 'dl')
+  if events then
+    local e = decode_error(err)
+    append_event(p, id, wf, ws, cjson.encode({type = 'retrying', executionId = id,
+      workflowId = wf, timestamp = iso_time(now), error = e,
+      data = {attempt = attempt, maxAttempts = ma, delay = delay,
+              nextAttemptAt = iso_time(now + delay)}}), ttl)
+  end
   if delay > 0 then
     redis.call('ZADD', p .. 'delayed', now + delay, id)
   else
@@ -35,6 +48,10 @@ if transient and attempt < ma then
     promote_due(p, now, 1)
   end
   return {1, delay, attempt}
+end
+if events then
+  append_event(p, id, wf, ws, cjson.encode({type = 'failed', executionId = id, workflowId = wf,
+    timestamp = iso_time(now), error = decode_error(err), data = {attempts = attempt}}), ttl)
 end
 finish(p, id, 'f', 'failed', now, ttl, err)
 trim(p, 'failed', now, ttl, keep)

@@ -29,15 +29,17 @@ for _, id in ipairs(expired) do
   if not v[1] then
     -- the hash expired: nothing to recover
   elseif v[1] == 'k' then
+    queue_event(p, id, 'cancelled', now, ttl, nil, nil)
     finish(p, id, 'x', 'cancelled', now, ttl, nil)
     cancelled = cancelled + 1
   else
     redis.call('HINCRBY', jk, 'ep', 1)
     local sc = redis.call('HINCRBY', jk, 'sc', 1)
     if sc > max_stalls then
-      finish(p, id, 'f', 'failed', now, ttl, json_error(
-        'stalled ' .. sc .. ' times: the worker running it (last ' .. (v[3] or '?') ..
-        ') stopped renewing its lease; the limit is ' .. max_stalls, 'STALLED'))
+      local err = json_error('stalled ' .. sc .. ' times: the worker running it (last ' ..
+        (v[3] or '?') .. ') stopped renewing its lease; the limit is ' .. max_stalls, 'STALLED')
+      queue_event(p, id, 'failed', now, ttl, err, nil)
+      finish(p, id, 'f', 'failed', now, ttl, err)
       stall_failed = stall_failed + 1
     else
       redis.call('HDEL', jk, 'ls', 'dl', 'wk')
@@ -54,8 +56,9 @@ for _, id in ipairs(late) do
   if v[1] == 'a' or v[1] == 'k' then
     local _, _, _, to = parse_opts(v[2])
     redis.call('HINCRBY', jk, 'ep', 1)
-    finish(p, id, 't', 'timedout', now, ttl, json_error(
-      'execution exceeded its timeout of ' .. to .. ' ms', 'EXECUTION_TIMEOUT'))
+    local err = json_error('execution exceeded its timeout of ' .. to .. ' ms', 'EXECUTION_TIMEOUT')
+    queue_event(p, id, 'failed', now, ttl, err, 'TIMED_OUT')
+    finish(p, id, 't', 'timedout', now, ttl, err)
     redis.call('PUBLISH', p .. 'cancel', id)
     timed_out = timed_out + 1
   else

@@ -21,6 +21,7 @@ for i = 3, #ARGV, 2 do
     wake(p)
     out[#out + 1] = 1
   elseif v[1] == epoch and v[2] == 'k' then
+    queue_event(p, id, 'cancelled', now, ttl, nil, nil)
     finish(p, id, 'x', 'cancelled', now, ttl, nil)
     out[#out + 1] = 2
   else
