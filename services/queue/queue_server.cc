@@ -18,6 +18,12 @@ absl::Status QueueServer::Start() {
   options.default_mode = config_.default_execution_mode;
   options.validator = validator_;
   service_ = std::make_unique<QueueServiceImpl>(*pool_, std::move(options), common::RealClock());
+  events_ = std::make_unique<EventStreamService>(
+      *pool_, config_.common.redis,
+      EventStreamService::Options{.default_queue = config_.common.queue},
+      [this](const std::string& id, const std::string& workspace) {
+        return service_->Locate(id, workspace);
+      });
   NDX_ASSIGN_OR_RETURN(runtime_,
                        service::ServiceRuntime::Start(
                            {.name = "ndx-queue",
@@ -25,7 +31,8 @@ absl::Status QueueServer::Start() {
                             .metrics_address = config_.metrics_address,
                             .redis = config_.common.redis,
                             .database_url = config_.common.database_url,
-                            .services = {{service_.get(), v1::QueueService::service_full_name()}}},
+                            .services = {{service_.get(), v1::QueueService::service_full_name()},
+                                         {events_.get(), v1::EventStream::service_full_name()}}},
                            std::make_shared<prometheus::Registry>()));
   char host[128] = {};
   ::gethostname(host, sizeof(host) - 1);

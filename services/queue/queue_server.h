@@ -2,8 +2,9 @@
 //
 // QueueServer: the ndx-queue process without its main(): the service runtime (gRPC with health and
 // reflection, /metrics, PostgreSQL pool, Redis/PostgreSQL probes), the QueueService over the Redis
-// queue, and the housekeeping loop (stalled recovery, delayed promotion, deadlines: every process
-// runs it, a Redis lease lets one do it per interval). Tests run it in-process on port 0.
+// queue, EventStream over the event logs, and the housekeeping loop (stalled recovery, delayed
+// promotion, deadlines: every process runs it, a Redis lease lets one do it per interval). Tests
+// run it in-process on port 0.
 //
 // Thread-safe after Start().
 #pragma once
@@ -16,6 +17,7 @@
 #include "libs/common/redis/redis_client.h"
 #include "libs/config/service_config.h"
 #include "libs/service/service_runtime.h"
+#include "services/queue/event_stream_service.h"
 #include "services/queue/queue_service.h"
 
 namespace ndx::queue {
@@ -41,6 +43,7 @@ class QueueServer {
   WorkflowValidator validator_;
   std::unique_ptr<redis::RedisPool> pool_;
   std::unique_ptr<QueueServiceImpl> service_;
+  std::unique_ptr<EventStreamService> events_;
   std::unique_ptr<service::ServiceRuntime> runtime_;
   absl::Notification stop_housekeeping_;
   std::thread housekeeping_;

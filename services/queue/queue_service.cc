@@ -254,6 +254,12 @@ absl::Status QueueServiceImpl::Get(const std::string& id, const std::string& wor
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::string> QueueServiceImpl::Locate(const std::string& id,
+                                                     const std::string& workspace) {
+  NDX_ASSIGN_OR_RETURN(auto found, Find(id, workspace));
+  return found.first->options().name;
+}
+
 absl::Status QueueServiceImpl::Cancel(const v1::CancelExecutionRequest& request,
                                       v1::Execution& out) {
   NDX_ASSIGN_OR_RETURN(auto found, Find(request.execution_id(), request.workspace_id()));

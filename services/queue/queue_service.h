@@ -73,6 +73,8 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
                        v1::ExecuteWorkflowResponse& response);
   absl::Status Get(const std::string& id, const std::string& workspace, v1::ExecutionView view,
                    v1::Execution& out);
+  // The queue that holds execution `id`, visible to `workspace` ("" = any); NOT_FOUND otherwise.
+  absl::StatusOr<std::string> Locate(const std::string& id, const std::string& workspace);
 
  private:
   struct Waiter;
