@@ -17,5 +17,8 @@ extern const char* const k_housekeep;
 extern const char* const k_stats;
 extern const char* const k_retry;
 extern const char* const k_append_event;
+extern const char* const k_start;
+extern const char* const k_node_event;
+extern const char* const k_suspend;
 
 }  // namespace ndx::queue::lua

@@ -29,6 +29,9 @@ struct Scripts {
   RedisScript housekeep{lua::k_housekeep};
   RedisScript stats{lua::k_stats};
   RedisScript retry{lua::k_retry};
+  RedisScript start{lua::k_start};
+  RedisScript node_event{lua::k_node_event};
+  RedisScript suspend{lua::k_suspend};
 };
 
 const Scripts& S() {
@@ -330,7 +333,7 @@ absl::StatusOr<FailOutcome> RedisQueue::Fail(const JobRef& job, const std::strin
   NDX_ASSIGN_OR_RETURN(
       RedisReply reply,
       Run(S().fail, {now, ttl, keep, job.id, epoch, error_json, transient ? "1" : "0", jitter_s,
-                     events.workflow_id, events.append ? "1" : "0"}));
+                     events.workflow_id, events.append ? "1" : "0", events.timed_out ? "1" : "0"}));
   NDX_ASSIGN_OR_RETURN(int64_t kind, IntAt(reply, 0));
   NDX_ASSIGN_OR_RETURN(int64_t delay, IntAt(reply, 1));
   NDX_ASSIGN_OR_RETURN(int64_t attempt, IntAt(reply, 2));
@@ -338,10 +341,53 @@ absl::StatusOr<FailOutcome> RedisQueue::Fail(const JobRef& job, const std::strin
   out.kind = kind == 1   ? FailOutcome::Kind::kRetrying
              : kind == 0 ? FailOutcome::Kind::kFailed
              : kind == 2 ? FailOutcome::Kind::kCancelled
+             : kind == 3 ? FailOutcome::Kind::kTimedOut
                          : FailOutcome::Kind::kRejected;
   out.delay = absl::Milliseconds(delay);
   out.attempt = static_cast<int>(attempt);
   return out;
+}
+
+absl::StatusOr<StartResult> RedisQueue::Start(const HeldJob& job,
+                                              const std::string& started_event_json) {
+  const std::string epoch = absl::StrCat(job.epoch);
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.state_ttl));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().start, {job.id, epoch, job.workflow_id,
+                                                         job.workspace, started_event_json, ttl}));
+  if (!reply.is_array() || reply.elements().size() != 3) return Malformed("start", reply);
+  StartResult r;
+  r.lease = static_cast<LeaseState>(reply.elements()[0].integer());
+  r.started_seq = reply.elements()[1].integer();
+  const auto& flat = reply.elements()[2].elements();
+  for (size_t i = 0; i + 1 < flat.size(); i += 2) {
+    r.checkpoints.emplace_back(flat[i].str(), flat[i + 1].str());
+  }
+  return r;
+}
+
+absl::StatusOr<NodeEventResult> RedisQueue::NodeEvent(const HeldJob& job,
+                                                      const std::string& event_json,
+                                                      const std::string& run_key,
+                                                      const std::string& checkpoint_json,
+                                                      const std::string& current_node) {
+  const std::string epoch = absl::StrCat(job.epoch);
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.state_ttl));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().node_event, {job.id, epoch, job.workflow_id,
+                                                              job.workspace, event_json, run_key,
+                                                              checkpoint_json, current_node, ttl}));
+  if (!reply.is_array() || reply.elements().size() != 2) return Malformed("node_event", reply);
+  return NodeEventResult{static_cast<LeaseState>(reply.elements()[0].integer()),
+                         reply.elements()[1].integer()};
+}
+
+absl::StatusOr<int> RedisQueue::Suspend(const HeldJob& job, absl::Time resume_at) {
+  const std::string epoch = absl::StrCat(job.epoch);
+  const std::string at = absl::StrCat(ToMs(resume_at));
+  const std::string now = absl::StrCat(NowMs());
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().suspend, {job.id, epoch, at, now, ttl}));
+  if (!reply.is_integer()) return Malformed("suspend", reply);
+  return static_cast<int>(reply.integer());
 }
 
 absl::StatusOr<JobState> RedisQueue::Cancel(const std::string& id) {

@@ -80,6 +80,8 @@ struct JobRef {
   int64_t epoch = 0;
 };
 
+enum class LeaseState { kLost = 0, kHeld = 1, kCancelling = 2 };
+
 // A successful end, with the `completed` event to append atomically with it ("" for none: the
 // queue-only benchmark, or a caller that publishes no events).
 struct Completion {
@@ -90,10 +92,31 @@ struct Completion {
   std::string event_json;   // the event without "seq" (it gets the next seq of the execution)
 };
 
-// Whether Fail() appends the `retrying` / `failed` / `cancelled` event it decides on.
+// Whether Fail() appends the `retrying` / `failed` / `cancelled` event it decides on, and whether
+// the failure is the holder noticing the job's deadline (the job then ends timed out).
 struct FailEvents {
   bool append = false;
   std::string workflow_id;
+  bool timed_out = false;
+};
+
+// A job as its holder knows it, for the holder-side calls (Start, NodeEvent, Suspend).
+struct HeldJob {
+  std::string id;
+  int64_t epoch = 0;
+  std::string workflow_id;
+  std::string workspace;
+};
+
+struct StartResult {
+  LeaseState lease = LeaseState::kLost;
+  int64_t started_seq = 0;  // the `started` event's seq; 0 when it was appended before
+  std::vector<std::pair<std::string, std::string>> checkpoints;  // run key -> checkpoint JSON
+};
+
+struct NodeEventResult {
+  LeaseState lease = LeaseState::kLost;  // kLost: nothing was written
+  int64_t seq = 0;                       // the event's seq (0 when no event)
 };
 
 struct ClaimedJob {
@@ -110,11 +133,10 @@ struct ClaimResult {
   std::optional<absl::Time> next_due;  // earliest delayed job, if any
 };
 
-enum class LeaseState { kLost = 0, kHeld = 1, kCancelling = 2 };
 enum class CompleteOutcome { kRejected = 0, kCompleted = 1, kCancelled = 2 };
 
 struct FailOutcome {
-  enum class Kind { kRejected, kFailed, kRetrying, kCancelled };
+  enum class Kind { kRejected, kFailed, kRetrying, kCancelled, kTimedOut };
   Kind kind = Kind::kRejected;
   absl::Duration delay;  // kRetrying: when the next attempt becomes ready
   int attempt = 0;       // the attempt that failed
@@ -202,6 +224,22 @@ class RedisQueue {
   // appended in the same script.
   absl::StatusOr<FailOutcome> Fail(const JobRef& job, const std::string& error_json, bool transient,
                                    const FailEvents& events = {});
+
+  // The holder begins running a claimed job: appends the execution's `started` event (once per
+  // execution) and returns the checkpoints saved by earlier attempts.
+  absl::StatusOr<StartResult> Start(const HeldJob& job, const std::string& started_event_json);
+
+  // The holder reports a node event and/or saves a node-run checkpoint, in one script guarded by
+  // its epoch (nothing is written when the lease is lost). `event_json` "" = no event;
+  // `run_key` "" = no checkpoint; `current_node` "" = unchanged.
+  absl::StatusOr<NodeEventResult> NodeEvent(const HeldJob& job, const std::string& event_json,
+                                            const std::string& run_key,
+                                            const std::string& checkpoint_json,
+                                            const std::string& current_node);
+
+  // Parks the job until `resume_at` (durable wait) without counting an attempt. Returns 1
+  // parked, 2 cancelled instead, 0 rejected (stale epoch).
+  absl::StatusOr<int> Suspend(const HeldJob& job, absl::Time resume_at);
 
   // Cancels: returns kCancelled (it was waiting or delayed, or was already cancelled) or
   // kCancelling (running: its holder is told). NOT_FOUND, FAILED_PRECONDITION (already ended).

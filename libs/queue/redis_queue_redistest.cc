@@ -544,6 +544,68 @@ TEST_F(QueueTest, ConsumersResumeAfterRedisRestartWithoutNewEnqueue) {
   for (auto& t : consumers) t.join();
 }
 
+TEST_F(QueueTest, HolderSideStartCheckpointAndEventsAreFencedByEpoch) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  ClaimedJob first = q->Claim("w1", 1)->jobs.at(0);
+  HeldJob held{"j", first.epoch, "wf", "ws"};
+  absl::StatusOr<StartResult> start = q->Start(held, R"({"type":"started"})");
+  ASSERT_THAT(start, IsOk());
+  EXPECT_EQ(start->lease, LeaseState::kHeld);
+  EXPECT_EQ(start->started_seq, 1);
+  EXPECT_TRUE(start->checkpoints.empty());
+  absl::StatusOr<NodeEventResult> n =
+      q->NodeEvent(held, R"({"type":"node-completed"})", "node-1", R"({"v":1})", "node-1");
+  ASSERT_THAT(n, IsOk());
+  EXPECT_EQ(n->lease, LeaseState::kHeld);
+  EXPECT_EQ(n->seq, 2);
+  // The lease lapses; another worker takes over and sees the checkpoint; `started` is not repeated.
+  clock_.Advance(q->options().lease + absl::Milliseconds(1));
+  ASSERT_EQ(q->Housekeep("hk", true)->requeued, 1);
+  ClaimedJob second = q->Claim("w2", 1)->jobs.at(0);
+  HeldJob held2{"j", second.epoch, "wf", "ws"};
+  start = q->Start(held2, R"({"type":"started"})");
+  EXPECT_EQ(start->started_seq, 0);
+  ASSERT_EQ(start->checkpoints.size(), 1u);
+  EXPECT_EQ(start->checkpoints[0].first, "node-1");
+  // The old holder can write nothing more.
+  n = q->NodeEvent(held, R"({"type":"node-completed"})", "node-2", "{}", "");
+  EXPECT_EQ(n->lease, LeaseState::kLost);
+  EXPECT_EQ(Cmd({"HEXISTS", q->prefix() + "o:j", "node-2"})->integer(), 0);
+  EXPECT_EQ(Cmd({"LLEN", q->prefix() + "ev:j"})->integer(), 2);
+  EXPECT_EQ(q->Start(held, "{}")->lease, LeaseState::kLost);
+}
+
+TEST_F(QueueTest, SuspendParksTheJobUntilDueWithoutCountingAnAttempt) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  ClaimedJob first = q->Claim("w1", 1)->jobs.at(0);
+  ASSERT_EQ(*q->Suspend({"j", first.epoch, "", ""}, clock_.Now() + absl::Seconds(3)), 1);
+  EXPECT_EQ(q->Get("j")->state, JobState::kDelayed);
+  EXPECT_EQ(q->Stats()->active, 0);
+  EXPECT_THAT(q->Claim("w2", 1)->jobs, SizeIs(0));
+  clock_.Advance(absl::Seconds(3));
+  ClaimedJob resumed = q->Claim("w2", 1)->jobs.at(0);
+  EXPECT_EQ(resumed.attempt, 1);
+  EXPECT_GT(resumed.epoch, first.epoch + 1);
+  EXPECT_THAT(*q->Complete({JobRef{"j", first.epoch}}), ElementsAre(CompleteOutcome::kRejected));
+}
+
+TEST_F(QueueTest, AHolderThatSeesItsDeadlineEndsTheJobTimedOut) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());
+  ClaimedJob j = q->Claim("w", 1)->jobs.at(0);
+  absl::StatusOr<FailOutcome> f = q->Fail(
+      {"j", j.epoch}, R"({"message":"timed out in node-3","code":"EXECUTION_TIMEOUT"})",
+      /*transient=*/true, FailEvents{.append = true, .workflow_id = "wf", .timed_out = true});
+  ASSERT_THAT(f, IsOk());
+  EXPECT_EQ(f->kind, FailOutcome::Kind::kTimedOut);
+  EXPECT_EQ(q->Get("j")->state, JobState::kTimedOut);
+  EXPECT_EQ(q->Stats()->timed_out, 1);
+  absl::StatusOr<redis::RedisReply> last = Cmd({"LINDEX", q->prefix() + "ev:j", "-1"});
+  EXPECT_THAT(last->str(), HasSubstr("TIMED_OUT"));
+}
+
 TEST(ExecutionId, IsAUuidV4AndUnique) {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) {

@@ -4,9 +4,11 @@
 -- ARGV: now_ms, completion_ttl_s, keep_count, id, epoch, error_json, transient (0|1),
 --       jitter (0..1: the fraction of the delay to subtract at random, already drawn by the
 --       caller, so that tests can fix it), workflow_id, events (0|1: append the `retrying` or
---       `failed` / `cancelled` event with the state change)
+--       `failed` / `cancelled` event with the state change), timed_out (0|1: the holder saw the
+--       job's deadline pass: end it as timed out, never retried)
 -- Returns {outcome, delay_ms, attempt}: outcome 1 retry scheduled (after delay_ms), 0 failed,
--- 2 cancelled instead (a cancel arrived while it ran), -1 rejected (stale epoch or not active).
+-- 2 cancelled instead (a cancel arrived while it ran), 3 timed out, -1 rejected (stale epoch or
+-- not active).
 local p = KEYS[1]
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
@@ -17,6 +19,7 @@ local jitter = tonumber(ARGV[8])
 local wf = ARGV[9]
 local ws = ''
 local events = ARGV[10] == '1'
+local timed_out = ARGV[11] == '1'
 local jk = job_key(p, id)
 local v = redis.call('HMGET', jk, 'ep', 'st', 'o', 'at')
 if v[1] ~= epoch or (v[2] ~= 'a' and v[2] ~= 'k') then return {-1, 0, 0} end
@@ -28,6 +31,17 @@ if v[2] == 'k' then
 end
 local pr, ma, bo, _, _, job_ws = parse_opts(v[3])
 ws = job_ws or ''
+if timed_out then
+  local e = decode_error(err)
+  if events then
+    append_event(p, id, wf, ws, cjson.encode({type = 'failed', executionId = id,
+      workflowId = wf, timestamp = iso_time(now), error = e, executionState = 'TIMED_OUT'}), ttl)
+  end
+  redis.call('HINCRBY', jk, 'ep', 1)
+  finish(p, id, 't', 'timedout', now, ttl, err)
+  trim(p, 'timedout', now, ttl, keep)
+  return {3, 0, attempt}
+end
 if transient and attempt < ma then
   local delay = math.floor(bo * (2 ^ (attempt - 1)) * (1 - jitter))
   redis.call('ZREM', p .. 'active', id)
