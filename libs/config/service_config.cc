@@ -101,6 +101,8 @@ absl::StatusOr<WorkerConfig> LoadWorkerConfig(const EnvLookup& lookup) {
                                          absl::Milliseconds(50), absl::Minutes(1));
   c.shutdown_grace = ShutdownGrace(env);
   c.worker_id = env.String("NDX_WORKER_ID", DefaultWorkerId());
+  c.inline_wait =
+      env.Duration("NDX_INLINE_WAIT", absl::Seconds(1), absl::ZeroDuration(), absl::Minutes(10));
   if (absl::Status s = env.status(); !s.ok()) return s;
   return c;
 }

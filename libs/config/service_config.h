@@ -56,6 +56,7 @@ struct WorkerConfig {
   absl::Duration shutdown_grace;         // NDX_SHUTDOWN_GRACE (30s)
   std::string worker_id;                 // NDX_WORKER_ID (hostname-pid)
   absl::Duration housekeeping_interval;  // NDX_HOUSEKEEPING_INTERVAL (1s)
+  absl::Duration inline_wait;  // NDX_INLINE_WAIT (1s): longer waits park the job, free the slot
 };
 
 struct GatewayConfig {

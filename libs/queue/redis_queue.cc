@@ -238,17 +238,18 @@ absl::StatusOr<ClaimResult> RedisQueue::Claim(const std::string& worker, int max
     return Malformed("claim", reply);
   }
   const std::vector<RedisReply>& flat = reply.elements()[0].elements();
-  if (flat.size() % 6 != 0) return Malformed("claim", reply);
+  if (flat.size() % 7 != 0) return Malformed("claim", reply);
   ClaimResult result;
-  result.jobs.reserve(flat.size() / 6);
-  for (size_t i = 0; i < flat.size(); i += 6) {
+  result.jobs.reserve(flat.size() / 7);
+  for (size_t i = 0; i < flat.size(); i += 7) {
     ClaimedJob job;
     job.id = flat[i].str();
     job.epoch = flat[i + 1].integer();
     job.attempt = static_cast<int>(flat[i + 2].integer());
     job.max_attempts = static_cast<int>(flat[i + 3].integer());
     job.ready_since = absl::FromUnixMillis(flat[i + 4].integer());
-    job.payload = flat[i + 5].str();
+    job.timeout = absl::Milliseconds(flat[i + 5].integer());
+    job.payload = flat[i + 6].str();
     result.jobs.push_back(std::move(job));
   }
   NDX_ASSIGN_OR_RETURN(int64_t next, IntAt(reply, 1));

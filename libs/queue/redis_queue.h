@@ -125,6 +125,7 @@ struct ClaimedJob {
   int attempt = 0;  // 1 for the first claim
   int max_attempts = 0;
   absl::Time ready_since;  // when it became ready (queue wait = claim time - ready_since)
+  absl::Duration timeout;  // the job's deadline is the claim time + timeout (0: none)
   std::string payload;
 };
 

@@ -20,10 +20,13 @@ absl::StatusOr<std::unique_ptr<ServiceRuntime>> ServiceRuntime::Start(
   std::unique_ptr<ServiceRuntime> runtime(new ServiceRuntime(
       std::move(grpc), std::move(metrics), std::move(pg), std::move(options.redis)));
   ServiceRuntime* self = runtime.get();
+  std::vector<common::HealthMonitor::Probe> probes = {
+      {"redis", [self] { return self->PingRedis(); }},
+      {"postgres", [self] { return self->pg_->Ping(); }}};
+  for (auto& p : options.extra_probes) probes.push_back(std::move(p));
   runtime->health_ = std::make_unique<common::HealthMonitor>(
-      std::vector<common::HealthMonitor::Probe>{{"redis", [self] { return self->PingRedis(); }},
-                                                {"postgres", [self] { return self->pg_->Ping(); }}},
-      options.probe_interval, [self](bool serving) { self->grpc_.SetServing(serving); });
+      std::move(probes), options.probe_interval,
+      [self](bool serving) { self->grpc_.SetServing(serving); });
   runtime->health_->Start();
   return runtime;
 }

@@ -39,6 +39,9 @@ class ServiceRuntime {
     redis::RedisOptions redis;    // probed with PING
     std::string database_url;     // the pool's conninfo; probed with SELECT 1
     std::vector<common::NamedService> services;
+    // More readiness checks (e.g. the worker's wedged-consumer check); they run with the
+    // Redis and PostgreSQL probes.
+    std::vector<common::HealthMonitor::Probe> extra_probes;
     absl::Duration probe_interval = absl::Seconds(1);
   };
 

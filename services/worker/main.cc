@@ -5,6 +5,8 @@
 #include "libs/common/log.h"
 #include "libs/common/redis/redis_url.h"
 #include "libs/config/service_config.h"
+#include "libs/engine/http/http_client.h"
+#include "libs/engine/js/js_sandbox.h"
 #include "services/worker/worker_server.h"
 
 int main() {
@@ -17,6 +19,9 @@ int main() {
     return 2;
   }
   ndx::log::Init("ndx-worker", ndx::log::ParseLevel(config->common.log_level));
+  // Process-wide libraries, before any thread starts.
+  ndx::engine::InitJsEngine();
+  ndx::engine::InitHttpClient();
   ndx::worker::WorkerServer server(*config);
   if (absl::Status s = server.Start(); !s.ok()) {
     ndx::log::Error("cannot start", {{"error", s}});
@@ -29,7 +34,8 @@ int main() {
                                {"redis", ndx::redis::RedactedUrl(config->common.redis_url)},
                                {"queue", config->common.queue}});
   const int sig = ndx::common::WaitForShutdownSignal();
-  ndx::log::Info("shutting down", {{"signal", sig}});
+  ndx::log::Info("shutting down",
+                 {{"signal", sig}, {"grace", absl::FormatDuration(config->shutdown_grace)}});
   server.Shutdown(config->shutdown_grace);
   ndx::log::Info("stopped");
   return 0;

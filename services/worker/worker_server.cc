@@ -1,18 +1,44 @@
 #include "services/worker/worker_server.h"
 
+#include "libs/common/log.h"
 #include "libs/common/status_macros.h"
+#include "libs/service/queue_options.h"
 
 namespace ndx::worker {
 
 absl::Status WorkerServer::Start() {
-  NDX_ASSIGN_OR_RETURN(runtime_,
-                       service::ServiceRuntime::Start({.name = "ndx-worker",
-                                                       .grpc_address = config_.grpc_address,
-                                                       .metrics_address = config_.metrics_address,
-                                                       .redis = config_.common.redis,
-                                                       .database_url = config_.common.database_url},
-                                                      std::make_shared<prometheus::Registry>()));
+  pool_ = std::make_unique<redis::RedisPool>(config_.common.redis, config_.concurrency + 4);
+  WorkerOptions options;
+  options.worker_id = config_.worker_id;
+  options.slots = config_.concurrency;
+  options.queue = service::MakeQueueOptions(config_.common, config_.housekeeping_interval);
+  options.engine.max_inline_wait = config_.inline_wait;
+  runner_ =
+      std::make_unique<WorkerRunner>(*pool_, config_.common.redis, options, common::RealClock());
+  service_ = std::make_unique<WorkerServiceImpl>(*runner_, config_.common.queue);
+  WorkerRunner* runner = runner_.get();
+  NDX_ASSIGN_OR_RETURN(
+      runtime_, service::ServiceRuntime::Start(
+                    {.name = "ndx-worker",
+                     .grpc_address = config_.grpc_address,
+                     .metrics_address = config_.metrics_address,
+                     .redis = config_.common.redis,
+                     .database_url = config_.common.database_url,
+                     .services = {{service_.get(), v1::WorkerService::service_full_name()}},
+                     .extra_probes = {{"consumer", [runner] { return runner->CheckNotWedged(); }}}},
+                    std::make_shared<prometheus::Registry>()));
+  runner_->Start();
   return absl::OkStatus();
+}
+
+void WorkerServer::Shutdown(absl::Duration grace) {
+  if (shut_down_ || runtime_ == nullptr) return;
+  shut_down_ = true;
+  const std::vector<std::string> released = runner_->Shutdown(grace);
+  if (!released.empty()) {
+    log::Info("handed executions back to the queue", {{"count", released.size()}});
+  }
+  runtime_->Shutdown(absl::Seconds(1));
 }
 
 }  // namespace ndx::worker

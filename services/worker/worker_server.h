@@ -1,8 +1,8 @@
 // File: worker_server.h
 //
 // WorkerServer: the ndx-worker process without its main(): the service runtime (gRPC with health
-// and reflection, /metrics, PostgreSQL pool, Redis/PostgreSQL probes). Tests run it in-process on
-// port 0. WorkerService and the run loop are added here as they are built.
+// and reflection, /metrics, PostgreSQL pool, Redis/PostgreSQL probes plus the wedged-consumer
+// check), the WorkerRunner and WorkerService. Tests run it in-process on port 0.
 //
 // Thread-safe after Start().
 #pragma once
@@ -10,8 +10,11 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "libs/common/redis/redis_client.h"
 #include "libs/config/service_config.h"
 #include "libs/service/service_runtime.h"
+#include "services/worker/worker_runner.h"
+#include "services/worker/worker_service.h"
 
 namespace ndx::worker {
 
@@ -20,21 +23,25 @@ class WorkerServer {
   explicit WorkerServer(config::WorkerConfig config) : config_(std::move(config)) {}
   ~WorkerServer() { Shutdown(absl::ZeroDuration()); }
 
-  // Starts serving. Redis or PostgreSQL being down is not an error here: health reports
-  // NOT_SERVING until they answer. UNAVAILABLE when a listen address cannot be bound,
+  // Starts serving and claiming. Redis or PostgreSQL being down is not an error here: health
+  // reports NOT_SERVING until they answer. UNAVAILABLE when a listen address cannot be bound,
   // INVALID_ARGUMENT when DATABASE_URL cannot be used.
   absl::Status Start();
-  // Stops within `grace` (calls in flight finish or are cancelled). Idempotent.
-  void Shutdown(absl::Duration grace) {
-    if (runtime_ != nullptr) runtime_->Shutdown(grace);
-  }
+  // Stops claiming, lets running executions finish within `grace`, hands the rest back to the
+  // queue, then stops serving. Idempotent.
+  void Shutdown(absl::Duration grace);
 
   int grpc_port() const { return runtime_->grpc_port(); }
   int metrics_port() const { return runtime_->metrics_port(); }
+  WorkerRunner& runner() { return *runner_; }
 
  private:
   config::WorkerConfig config_;
+  std::unique_ptr<redis::RedisPool> pool_;
+  std::unique_ptr<WorkerRunner> runner_;
+  std::unique_ptr<WorkerServiceImpl> service_;
   std::unique_ptr<service::ServiceRuntime> runtime_;
+  bool shut_down_ = false;
 };
 
 }  // namespace ndx::worker

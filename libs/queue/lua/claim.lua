@@ -1,8 +1,8 @@
 -- Claims up to max_n ready jobs for one consumer, after promoting due delayed jobs.
 -- KEYS[1]: queue prefix
 -- ARGV: now_ms, worker_id, lease_ms, max_n, state_ttl_s
--- Returns {jobs, next_due_ms}: jobs is a flat array of groups of 6
---   (id, epoch, attempt, max_attempts, ready_since_ms, payload); next_due_ms is the due time of
+-- Returns {jobs, next_due_ms}: jobs is a flat array of groups of 7
+--   (id, epoch, attempt, max_attempts, ready_since_ms, timeout_ms, payload); next_due_ms is the due time of
 --   the earliest delayed job, or -1.
 local p = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -34,6 +34,7 @@ for i = 1, #popped, 2 do
     jobs[#jobs + 1] = attempt
     jobs[#jobs + 1] = ma
     jobs[#jobs + 1] = tonumber(v[3]) or now
+    jobs[#jobs + 1] = to
     jobs[#jobs + 1] = v[1]
   end
   -- A job whose hash expired while it waited (longer than the state TTL) is dropped.

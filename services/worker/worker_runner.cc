@@ -1,0 +1,540 @@
+#include "services/worker/worker_runner.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "libs/common/log.h"
+#include "libs/engine/js/js_sandbox.h"
+#include "libs/engine/nodes/builtin_nodes.h"
+#include "libs/engine/workflow.h"
+#include "libs/events/event_json.h"
+
+namespace ndx::worker {
+namespace {
+
+using engine::Json;
+
+// Repeats a Redis call that failed for want of Redis (UNAVAILABLE, DEADLINE_EXCEEDED) for up to
+// `budget`, so a blip does not cost an execution its progress. Only for calls that are safe to
+// repeat (every holder-side script is: checkpoints are idempotent, stale epochs are rejected).
+template <typename Fn>
+auto Persist(Fn fn, absl::Duration budget, const engine::CancellationToken* stop = nullptr)
+    -> decltype(fn()) {
+  const absl::Time give_up = absl::Now() + budget;
+  absl::Duration backoff = absl::Milliseconds(20);
+  while (true) {
+    auto r = fn();
+    const absl::StatusCode code = r.status().code();
+    if (r.ok() ||
+        (code != absl::StatusCode::kUnavailable && code != absl::StatusCode::kDeadlineExceeded) ||
+        absl::Now() + backoff > give_up || (stop != nullptr && stop->cancelled())) {
+      return r;
+    }
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Milliseconds(500));
+  }
+}
+
+std::string StrOr(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+// One execution being run: what the lease keeper and status need to know about it.
+struct WorkerRunner::Run {
+  queue::HeldJob held;
+  engine::CancellationToken token;
+  absl::Time started_at;
+  absl::Time deadline = absl::InfiniteFuture();
+  int attempt = 0;
+  std::atomic<bool> lease_lost{false};
+  std::atomic<bool> user_cancelled{false};
+  std::atomic<bool> shutting_down{false};
+  absl::Mutex mu;
+  std::string current_node_id ABSL_GUARDED_BY(mu);
+  std::string current_node_name ABSL_GUARDED_BY(mu);
+};
+
+namespace {
+
+// Turns the engine's reports into checkpoints and events, each one script guarded by the epoch.
+class Observer final : public engine::ExecutionObserver {
+ public:
+  Observer(queue::RedisQueue& queue, WorkerRunner::Run& run, size_t max_output,
+           absl::Duration persist_budget,
+           std::function<void(const std::string&, const std::string&)> set_current)
+      : queue_(queue),
+        run_(run),
+        max_output_(max_output),
+        budget_(persist_budget),
+        set_current_(std::move(set_current)) {}
+
+  void OnNodeStarted(const engine::NodeRun& run) override {
+    set_current_(run.node->id, run.node->name);
+    events::Event e = Base(events::kNodeStarted, run);
+    if (run.iteration >= 0) e.data = {{"iteration", run.iteration}};
+    (void)Send(events::ToJson(e), "", "", run.node->id);
+  }
+
+  absl::Status OnNodeCompleted(const engine::NodeRun& run, const Json& checkpoint,
+                               const Json& output, absl::Duration duration,
+                               const Json& active_connections) override {
+    events::Event e = Base(events::kNodeCompleted, run);
+    e.data = {{"outputData", output},
+              {"duration", absl::ToInt64Milliseconds(duration)},
+              {"activeConnections", active_connections}};
+    if (run.iteration >= 0) e.data["iteration"] = run.iteration;
+    return Send(events::ToJson(e, max_output_), run.key, checkpoint.dump(), "");
+  }
+
+  absl::Status OnNodeSkipped(const engine::NodeRun& run, absl::string_view reason,
+                             const Json& checkpoint) override {
+    events::Event e = Base(events::kNodeSkipped, run);
+    e.data = {{"reason", std::string(reason)}};
+    return Send(events::ToJson(e), run.key, checkpoint.dump(), "");
+  }
+
+  void OnNodeFailed(const engine::NodeRun& run, const absl::Status& error,
+                    absl::Duration duration) override {
+    events::Event e = Base(events::kNodeFailed, run);
+    const Json err = engine::NodeErrorJson(*run.node, error);
+    e.error = events::EventError{err.value("message", ""), err.value("code", ""), run.node->id};
+    e.data = {{"duration", absl::ToInt64Milliseconds(duration)}, {"error", err}};
+    (void)Send(events::ToJson(e), "", "", "");
+  }
+
+  void OnNodeRetrying(const engine::NodeRun& run, int attempt, absl::Duration delay,
+                      const absl::Status& error) override {
+    events::Event e = Base(events::kRetrying, run);
+    e.data = {{"attempt", attempt}, {"delay", absl::ToInt64Milliseconds(delay)}, {"scope", "node"}};
+    e.error = events::EventError{std::string(error.message()),
+                                 absl::StatusCodeToString(error.code()), run.node->id};
+    (void)Send(events::ToJson(e), "", "", "");
+  }
+
+  absl::Status OnNodeSuspended(const engine::NodeRun& run, const Json& checkpoint,
+                               absl::Time resume_at) override {
+    return Send("", run.key, checkpoint.dump(), "");
+  }
+
+ private:
+  events::Event Base(absl::string_view type, const engine::NodeRun& run) const {
+    events::Event e;
+    e.type = std::string(type);
+    e.execution_id = run_.held.id;
+    e.workflow_id = run_.held.workflow_id;
+    e.timestamp = absl::Now();
+    e.node_id = run.node->id;
+    e.node_name = run.node->name;
+    e.node_type = run.node->type;
+    return e;
+  }
+
+  absl::Status Send(const std::string& event, const std::string& key, const std::string& checkpoint,
+                    const std::string& current) {
+    absl::StatusOr<queue::NodeEventResult> r =
+        Persist([&] { return queue_.NodeEvent(run_.held, event, key, checkpoint, current); },
+                budget_, &run_.token);
+    if (!r.ok()) {
+      // Redis stayed unreachable: stop; the lease lapses and another attempt resumes from the
+      // checkpoints that were saved.
+      run_.token.Cancel(absl::AbortedError(
+          absl::StrCat("stopped: progress could not be saved: ", r.status().message())));
+      run_.lease_lost = true;
+      return r.status();
+    }
+    if (r->lease == queue::LeaseState::kLost) {
+      run_.lease_lost = true;
+      run_.token.Cancel(absl::AbortedError("lease lost: another worker owns this execution now"));
+      return absl::AbortedError("lease lost");
+    }
+    if (r->lease == queue::LeaseState::kCancelling) {
+      run_.user_cancelled = true;
+      run_.token.Cancel(absl::CancelledError("execution cancelled"));
+    }
+    return absl::OkStatus();
+  }
+
+  queue::RedisQueue& queue_;
+  WorkerRunner::Run& run_;
+  const size_t max_output_;
+  const absl::Duration budget_;
+  std::function<void(const std::string&, const std::string&)> set_current_;
+};
+
+}  // namespace
+
+WorkerRunner::WorkerRunner(redis::RedisPool& pool, redis::RedisOptions blocking,
+                           WorkerOptions options, common::Clock& clock)
+    : pool_(pool),
+      blocking_options_(std::move(blocking)),
+      options_(std::move(options)),
+      clock_(clock),
+      queue_(pool, options_.queue, clock),
+      engine_(options_.engine) {
+  engine::RegisterBuiltinNodes(registry_);
+  absl::MutexLock lock(&mu_);
+  counters_.slots_total = options_.slots;
+}
+
+WorkerRunner::~WorkerRunner() { Shutdown(absl::ZeroDuration()); }
+
+void WorkerRunner::Start() {
+  threads_.emplace_back([this] { FetchLoop(); });
+  for (int i = 0; i < options_.slots; ++i) threads_.emplace_back([this, i] { SlotLoop(i); });
+  threads_.emplace_back([this] { WatchLoop(); });
+  threads_.emplace_back([this] { HousekeepLoop(); });
+}
+
+void WorkerRunner::Drain() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  counters_.draining = true;
+}
+
+std::vector<std::string> WorkerRunner::Shutdown(absl::Duration grace) {
+  Drain();
+  std::vector<std::string> released;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return released;
+    // Claimed but not started: hand back at once.
+    std::vector<queue::JobRef> refs;
+    for (const queue::ClaimedJob& j : ready_) refs.push_back({j.id, j.epoch});
+    busy_ -= static_cast<int>(ready_.size());
+    ready_.clear();
+    if (!refs.empty()) {
+      mu_.Unlock();
+      if (queue_.Release(refs).ok()) {
+        for (const auto& r : refs) released.push_back(r.id);
+      }
+      mu_.Lock();
+    }
+    const auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return busy_ == 0; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&idle), grace)) {
+      // Grace is over: stop what still runs; each run hands its job back (Release).
+      for (auto& [id, run] : running_) {
+        run->shutting_down = true;
+        run->token.Cancel(absl::CancelledError("worker shutting down"));
+        released.push_back(id);
+      }
+      mu_.Await(absl::Condition(&idle));
+    }
+    stopping_ = true;
+    counters_.drained = true;
+  }
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  return released;
+}
+
+WorkerSnapshot WorkerRunner::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  WorkerSnapshot s = counters_;
+  for (const auto& [id, run] : running_) {
+    WorkerSnapshot::Running r;
+    r.execution_id = id;
+    r.workflow_id = run->held.workflow_id;
+    r.started_at = run->started_at;
+    r.deadline = run->deadline;
+    r.attempt = run->attempt;
+    r.epoch = run->held.epoch;
+    absl::MutexLock run_lock(&run->mu);
+    r.current_node_id = run->current_node_id;
+    r.current_node_name = run->current_node_name;
+    s.running.push_back(std::move(r));
+  }
+  return s;
+}
+
+absl::Status WorkerRunner::CheckNotWedged() {
+  int free;
+  absl::Time last_claim;
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) return absl::OkStatus();
+    free = options_.slots - busy_;
+    last_claim = counters_.last_claim_at;
+  }
+  if (free <= 0 || clock_.Now() - last_claim < options_.wedged_after) return absl::OkStatus();
+  absl::StatusOr<queue::QueueStats> stats = queue_.Stats();
+  if (!stats.ok()) return stats.status();
+  if (stats->waiting == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(stats->waiting, " executions are waiting and ", free,
+                   " slots are free, but this worker has not claimed anything for ",
+                   absl::FormatDuration(clock_.Now() - last_claim)));
+}
+
+void WorkerRunner::FetchLoop() {
+  redis::RedisConnection blocking(blocking_options_);
+  absl::Duration error_backoff = absl::Milliseconds(50);
+  {
+    // Counts as a claim, so a fresh worker is not reported wedged before it tried.
+    absl::MutexLock lock(&mu_);
+    counters_.last_claim_at = clock_.Now();
+  }
+  while (true) {
+    int free;
+    {
+      absl::MutexLock lock(&mu_);
+      const auto can_claim = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return draining_ || stopping_ || busy_ < options_.slots;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&can_claim), absl::Seconds(1));
+      if (draining_ || stopping_) return;
+      free = options_.slots - busy_;
+      if (free <= 0) {
+        counters_.last_claim_at = clock_.Now();  // busy is not wedged
+        continue;
+      }
+    }
+    absl::StatusOr<queue::ClaimResult> claim = queue_.Claim(options_.worker_id, free);
+    if (!claim.ok()) {
+      log::Debug("claim failed", {{"error", claim.status()}});
+      absl::SleepFor(error_backoff);
+      error_backoff = std::min(error_backoff * 2, absl::Seconds(1));
+      continue;
+    }
+    error_backoff = absl::Milliseconds(50);
+    if (!claim->jobs.empty()) {
+      absl::MutexLock lock(&mu_);
+      counters_.last_claim_at = clock_.Now();
+      for (queue::ClaimedJob& j : claim->jobs) ready_.push_back(std::move(j));
+      busy_ += static_cast<int>(claim->jobs.size());
+      continue;
+    }
+    // Nothing ready: block for a wake-up, at most 1 s (or until the next delayed job is due).
+    absl::Duration wait = absl::Seconds(1);
+    if (claim->next_due) wait = std::min(wait, *claim->next_due - clock_.Now());
+    wait = std::max(wait, absl::Milliseconds(10));
+    if (!queue_.WaitForWork(blocking, wait).ok()) absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
+void WorkerRunner::SlotLoop(int index) {
+  std::unique_ptr<engine::JsSandbox> js;
+  absl::StatusOr<std::unique_ptr<engine::JsSandbox>> created =
+      engine::JsSandbox::Create(options_.engine.js_limits);
+  if (created.ok()) {
+    js = *std::move(created);
+  } else {
+    log::Error("JavaScript unavailable on a slot", {{"slot", index}, {"error", created.status()}});
+  }
+  while (true) {
+    queue::ClaimedJob job;
+    {
+      absl::MutexLock lock(&mu_);
+      const auto has_work = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !ready_.empty();
+      };
+      mu_.Await(absl::Condition(&has_work));
+      if (stopping_ && ready_.empty()) return;
+      job = std::move(ready_.front());
+      ready_.pop_front();
+    }
+    Execute(job, js.get());
+    absl::MutexLock lock(&mu_);
+    busy_--;
+  }
+}
+
+void WorkerRunner::WatchLoop() {
+  while (true) {
+    std::vector<std::shared_ptr<Run>> runs;
+    {
+      absl::MutexLock lock(&mu_);
+      const auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.watch_interval)) return;
+      for (auto& [id, run] : running_) runs.push_back(run);
+    }
+    if (runs.empty()) continue;
+    std::vector<queue::JobRef> refs;
+    for (const auto& r : runs) refs.push_back({r->held.id, r->held.epoch});
+    absl::StatusOr<std::vector<queue::LeaseState>> states = queue_.Renew(refs);
+    absl::MutexLock lock(&mu_);
+    if (!states.ok()) {
+      counters_.failed_renewals++;
+      counters_.consecutive_failed_renewals++;
+      continue;
+    }
+    counters_.consecutive_failed_renewals = 0;
+    counters_.last_renewal_at = clock_.Now();
+    for (size_t i = 0; i < runs.size(); ++i) {
+      Run& run = *runs[i];
+      if ((*states)[i] == queue::LeaseState::kLost && !run.lease_lost.exchange(true)) {
+        counters_.leases_lost++;
+        run.token.Cancel(absl::AbortedError("lease lost: another worker owns this execution now"));
+      } else if ((*states)[i] == queue::LeaseState::kCancelling) {
+        run.user_cancelled = true;
+        run.token.Cancel(absl::CancelledError("execution cancelled"));
+      }
+    }
+  }
+}
+
+void WorkerRunner::HousekeepLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      const auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.queue.housekeeping_interval)) {
+        return;
+      }
+    }
+    absl::StatusOr<queue::HousekeepingResult> r = queue_.Housekeep(options_.worker_id);
+    if (r.ok() && r->requeued + r->stall_failed + r->timed_out > 0) {
+      log::Info("housekeeping", {{"requeued_stalled", r->requeued},
+                                 {"failed_stalled", r->stall_failed},
+                                 {"timed_out", r->timed_out}});
+    }
+  }
+}
+
+void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) {
+  auto run = std::make_shared<Run>();
+  run->started_at = clock_.Now();
+  run->attempt = job.attempt;
+  run->held.id = job.id;
+  run->held.epoch = job.epoch;
+  const Json payload = Json::parse(job.payload, nullptr, /*allow_exceptions=*/false);
+  if (payload.is_object()) {
+    run->held.workflow_id = StrOr(payload, "workflowId");
+    run->held.workspace = StrOr(payload, "workspaceId");
+  }
+  const queue::FailEvents fail_events{.append = true, .workflow_id = run->held.workflow_id};
+  const absl::Duration persist = options_.queue.lease;
+  auto fail_permanently = [&](const absl::Status& error) {
+    const Json err = {{"message", std::string(error.message())},
+                      {"code", absl::StatusCodeToString(error.code())},
+                      {"transient", false}};
+    (void)Persist(
+        [&] {
+          return queue_.Fail({job.id, job.epoch}, err.dump(), false, fail_events);
+        },
+        persist);
+    absl::MutexLock lock(&mu_);
+    counters_.failed++;
+  };
+  if (!payload.is_object() || !payload.contains("workflow")) {
+    return fail_permanently(absl::InvalidArgumentError("job data is not an ndx job payload"));
+  }
+  absl::StatusOr<engine::Workflow> workflow = engine::ParseWorkflow(payload["workflow"], registry_);
+  if (!workflow.ok()) return fail_permanently(workflow.status());
+
+  run->deadline = engine::ExecutionDeadline(
+      *workflow, run->started_at,
+      job.timeout > absl::ZeroDuration() ? job.timeout : absl::InfiniteDuration());
+  {
+    absl::MutexLock lock(&mu_);
+    running_[job.id] = run;
+  }
+  auto forget = [&] {
+    absl::MutexLock lock(&mu_);
+    running_.erase(job.id);
+  };
+
+  events::Event started{.type = std::string(events::kStarted),
+                        .execution_id = job.id,
+                        .workflow_id = run->held.workflow_id,
+                        .timestamp = absl::Now()};
+  started.data = {{"attempt", job.attempt}, {"workerId", options_.worker_id}};
+  absl::StatusOr<queue::StartResult> start = Persist(
+      [&] { return queue_.Start(run->held, events::ToJson(started)); }, persist, &run->token);
+  if (!start.ok() || start->lease == queue::LeaseState::kLost) {
+    // Redis is gone or the job is someone else's: leave it; its lease lapses and it is recovered.
+    return forget();
+  }
+  if (start->lease == queue::LeaseState::kCancelling) {
+    (void)Persist([&] { return queue_.AckCancel({job.id, job.epoch}); }, persist);
+    return forget();
+  }
+
+  engine::RunRequest request;
+  request.workflow = &*workflow;
+  request.trigger_node_id = StrOr(payload, "triggerNodeId");
+  if (payload.contains("triggerData")) request.trigger_data = payload["triggerData"];
+  request.execution = {.execution_id = job.id, .workflow_id = run->held.workflow_id};
+  for (auto& [key, value] : start->checkpoints) {
+    Json cp = Json::parse(value, nullptr, /*allow_exceptions=*/false);
+    if (!cp.is_discarded()) request.checkpoints[key] = std::move(cp);
+  }
+  request.cancel = &run->token;
+  request.deadline = run->deadline;
+  request.js = js;
+  request.http = &http_;
+  request.clock = &clock_;
+
+  Observer observer(queue_, *run, options_.max_event_output_bytes, persist,
+                    [run](const std::string& id, const std::string& name) {
+                      absl::MutexLock lock(&run->mu);
+                      run->current_node_id = id;
+                      run->current_node_name = name;
+                    });
+  const engine::RunResult result = engine_.Run(request, observer);
+  const queue::JobRef ref{job.id, job.epoch};
+
+  switch (result.outcome) {
+    case engine::RunOutcome::kCompleted: {
+      events::Event done{.type = std::string(events::kCompleted),
+                         .execution_id = job.id,
+                         .workflow_id = run->held.workflow_id,
+                         .timestamp = absl::Now()};
+      done.data = {{"duration", absl::ToInt64Milliseconds(clock_.Now() - run->started_at)}};
+      const queue::Completion c{job.id, job.epoch, run->held.workflow_id, run->held.workspace,
+                                events::ToJson(done)};
+      absl::StatusOr<std::vector<queue::CompleteOutcome>> r =
+          Persist([&] { return queue_.Complete(absl::MakeConstSpan(&c, 1)); }, persist);
+      absl::MutexLock lock(&mu_);
+      if (r.ok() && (*r)[0] == queue::CompleteOutcome::kCompleted) counters_.processed++;
+      break;
+    }
+    case engine::RunOutcome::kFailed: {
+      Json err = Json::object();
+      if (const engine::Node* node = workflow->FindNode(result.failed_node_id)) {
+        err = engine::NodeErrorJson(*node, result.error);
+      } else {
+        err = {{"message", std::string(result.error.message())},
+               {"code", absl::StatusCodeToString(result.error.code())}};
+      }
+      err["transient"] = result.transient;
+      absl::StatusOr<queue::FailOutcome> r = Persist(
+          [&] { return queue_.Fail(ref, err.dump(), result.transient, fail_events); }, persist);
+      absl::MutexLock lock(&mu_);
+      if (r.ok() && r->kind == queue::FailOutcome::Kind::kRetrying) counters_.retried++;
+      if (r.ok() && r->kind == queue::FailOutcome::Kind::kFailed) counters_.failed++;
+      break;
+    }
+    case engine::RunOutcome::kTimedOut: {
+      Json err = {{"message",
+                   absl::StrCat("execution exceeded its timeout",
+                                result.failed_node_id.empty()
+                                    ? std::string()
+                                    : absl::StrCat(" while running node ", result.failed_node_id))},
+                  {"code", "EXECUTION_TIMEOUT"},
+                  {"nodeId", result.failed_node_id}};
+      queue::FailEvents events = fail_events;
+      events.timed_out = true;
+      (void)Persist([&] { return queue_.Fail(ref, err.dump(), false, events); }, persist);
+      absl::MutexLock lock(&mu_);
+      counters_.failed++;
+      break;
+    }
+    case engine::RunOutcome::kSuspended:
+      (void)Persist([&] { return queue_.Suspend(run->held, result.resume_at); }, persist);
+      break;
+    case engine::RunOutcome::kCancelled:
+    case engine::RunOutcome::kStopped:
+      if (run->lease_lost) break;  // someone else owns it now: write nothing
+      if (run->shutting_down && !run->user_cancelled) {
+        (void)Persist([&] { return queue_.Release(absl::MakeConstSpan(&ref, 1)); }, persist);
+      } else if (run->user_cancelled) {
+        (void)Persist([&] { return queue_.AckCancel(ref); }, persist);
+      }
+      break;
+  }
+  forget();
+}
+
+}  // namespace ndx::worker
