@@ -6,6 +6,10 @@
 #include "libs/common/log.h"
 #include "libs/common/redis/redis_url.h"
 #include "libs/config/service_config.h"
+#include "libs/engine/node_type.h"
+#include "libs/engine/nodes/builtin_nodes.h"
+#include "libs/engine/workflow.h"
+#include "nlohmann/json.hpp"
 #include "services/queue/queue_server.h"
 
 int main() {
@@ -18,7 +22,16 @@ int main() {
     return 2;
   }
   ndx::log::Init("ndx-queue", ndx::log::ParseLevel(config->common.log_level));
-  ndx::queue::QueueServer server(*config);
+  // Workflows are validated by the engine's parser before they are enqueued (unknown node types,
+  // dangling connections, cycles outside Loop bodies, bad parameters: INVALID_ARGUMENT naming
+  // them).
+  ndx::engine::NodeRegistry registry;
+  ndx::engine::RegisterBuiltinNodes(registry);
+  ndx::queue::QueueServer server(*config, [&registry](const std::string& workflow_json) {
+    const ndx::engine::Json workflow =
+        ndx::engine::Json::parse(workflow_json, nullptr, /*allow_exceptions=*/false);
+    return ndx::engine::ParseWorkflow(workflow, registry).status();
+  });
   if (absl::Status s = server.Start(); !s.ok()) {
     ndx::log::Error("cannot start", {{"error", s}});
     return 1;
