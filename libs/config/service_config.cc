@@ -85,6 +85,7 @@ absl::StatusOr<QueueConfig> LoadQueueConfig(const EnvLookup& lookup) {
                                          absl::Milliseconds(50), absl::Minutes(1));
   c.metrics_address = env.ListenAddress("NDX_QUEUE_METRICS_ADDR", "0.0.0.0:9451");
   c.default_execution_mode = env.OneOf("NDX_DEFAULT_EXECUTION_MODE", "queue", {"queue", "direct"});
+  c.direct_slots = static_cast<int>(env.Int("NDX_DIRECT_SLOTS", 5, 0, 1024));
   c.shutdown_grace = ShutdownGrace(env);
   if (absl::Status s = env.status(); !s.ok()) return s;
   return c;

@@ -46,6 +46,7 @@ struct QueueConfig {
   std::string default_execution_mode;    // NDX_DEFAULT_EXECUTION_MODE (queue | direct)
   absl::Duration shutdown_grace;         // NDX_SHUTDOWN_GRACE (30s)
   absl::Duration housekeeping_interval;  // NDX_HOUSEKEEPING_INTERVAL (1s)
+  int direct_slots;  // NDX_DIRECT_SLOTS (5): direct-mode runners in ndx-queue; 0 = no direct mode
 };
 
 struct WorkerConfig {

@@ -6,6 +6,8 @@
 #include "libs/common/log.h"
 #include "libs/common/redis/redis_url.h"
 #include "libs/config/service_config.h"
+#include "libs/engine/http/http_client.h"
+#include "libs/engine/js/js_sandbox.h"
 #include "libs/engine/node_type.h"
 #include "libs/engine/nodes/builtin_nodes.h"
 #include "libs/engine/workflow.h"
@@ -22,6 +24,9 @@ int main() {
     return 2;
   }
   ndx::log::Init("ndx-queue", ndx::log::ParseLevel(config->common.log_level));
+  // The direct-mode runner runs workflows in this process: process-wide libraries first.
+  ndx::engine::InitJsEngine();
+  ndx::engine::InitHttpClient();
   // Workflows are validated by the engine's parser before they are enqueued (unknown node types,
   // dangling connections, cycles outside Loop bodies, bad parameters: INVALID_ARGUMENT naming
   // them).

@@ -12,11 +12,15 @@ QueueServer::QueueServer(config::QueueConfig config, WorkflowValidator validator
     : config_(std::move(config)), validator_(std::move(validator)) {}
 
 absl::Status QueueServer::Start() {
-  pool_ = std::make_unique<redis::RedisPool>(config_.common.redis, 16);
+  pool_ = std::make_unique<redis::RedisPool>(config_.common.redis, 16 + config_.direct_slots);
   QueueServiceImpl::Options options;
   options.queue = service::MakeQueueOptions(config_.common, config_.housekeeping_interval);
   options.default_mode = config_.default_execution_mode;
   options.validator = validator_;
+  if (config_.direct_slots > 0) {
+    options.direct_queue = absl::StrCat(config_.common.queue, kDirectQueueSuffix);
+  }
+  const std::string direct_queue = options.direct_queue;
   service_ = std::make_unique<QueueServiceImpl>(*pool_, std::move(options), common::RealClock());
   events_ = std::make_unique<EventStreamService>(
       *pool_, config_.common.redis,
@@ -37,6 +41,16 @@ absl::Status QueueServer::Start() {
   char host[128] = {};
   ::gethostname(host, sizeof(host) - 1);
   const std::string owner = absl::StrCat("ndx-queue@", host, ":", ::getpid());
+  if (!direct_queue.empty()) {
+    worker::WorkerOptions w;
+    w.worker_id = absl::StrCat(owner, "/direct");
+    w.slots = config_.direct_slots;
+    w.queue = service::MakeQueueOptions(config_.common, config_.housekeeping_interval);
+    w.queue.name = direct_queue;
+    direct_ = std::make_unique<worker::WorkerRunner>(*pool_, config_.common.redis, std::move(w),
+                                                     common::RealClock());
+    direct_->Start();
+  }
   housekeeping_ = std::thread([this, owner] {
     while (!stop_housekeeping_.WaitForNotificationWithTimeout(config_.housekeeping_interval)) {
       service_->Housekeep(owner);
@@ -49,6 +63,7 @@ void QueueServer::Shutdown(absl::Duration grace) {
   if (runtime_ == nullptr) return;
   if (!stop_housekeeping_.HasBeenNotified()) stop_housekeeping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
+  if (direct_ != nullptr) direct_->Shutdown(grace);
   runtime_->Shutdown(grace);
 }
 

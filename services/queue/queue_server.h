@@ -2,9 +2,11 @@
 //
 // QueueServer: the ndx-queue process without its main(): the service runtime (gRPC with health and
 // reflection, /metrics, PostgreSQL pool, Redis/PostgreSQL probes), the QueueService over the Redis
-// queue, EventStream over the event logs, and the housekeeping loop (stalled recovery, delayed
-// promotion, deadlines: every process runs it, a Redis lease lets one do it per interval). Tests
-// run it in-process on port 0.
+// queue, EventStream over the event logs, the direct-mode runner (the same run loop as ndx-worker,
+// on the queue "<NDX_QUEUE>.direct", so direct executions get the same engine, checkpoints, events
+// and recovery — any ndx-queue process picks them up if this one dies), and the housekeeping loop
+// (stalled recovery, delayed promotion, deadlines: every process runs it, a Redis lease lets one do
+// it per interval). Tests run it in-process on port 0.
 //
 // Thread-safe after Start().
 #pragma once
@@ -19,6 +21,7 @@
 #include "libs/service/service_runtime.h"
 #include "services/queue/event_stream_service.h"
 #include "services/queue/queue_service.h"
+#include "services/worker/worker_runner.h"
 
 namespace ndx::queue {
 
@@ -44,6 +47,7 @@ class QueueServer {
   std::unique_ptr<redis::RedisPool> pool_;
   std::unique_ptr<QueueServiceImpl> service_;
   std::unique_ptr<EventStreamService> events_;
+  std::unique_ptr<worker::WorkerRunner> direct_;  // direct mode (use_queue=false)
   std::unique_ptr<service::ServiceRuntime> runtime_;
   absl::Notification stop_housekeeping_;
   std::thread housekeeping_;

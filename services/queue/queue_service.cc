@@ -1,6 +1,7 @@
 #include "services/queue/queue_service.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
@@ -72,7 +73,8 @@ void FillExecution(const JobInfo& info, const std::string& queue, v1::ExecutionV
                    v1::Execution& out) {
   out.set_id(info.id);
   out.set_queue(queue);
-  out.set_mode(v1::EXECUTION_MODE_QUEUE);
+  out.set_mode(absl::EndsWith(queue, kDirectQueueSuffix) ? v1::EXECUTION_MODE_DIRECT
+                                                         : v1::EXECUTION_MODE_QUEUE);
   out.set_state(ToProto(info.state));
   out.set_priority(info.priority);
   out.set_attempts(info.attempts);
@@ -193,10 +195,9 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
                                        v1::ExecuteWorkflowResponse& response) {
   const bool use_queue =
       request.has_use_queue() ? request.use_queue() : options_.default_mode != "direct";
-  if (!use_queue) {
+  if (!use_queue && options_.direct_queue.empty()) {
     return absl::UnimplementedError(
-        "use_queue=false (direct mode) is not available on this server yet; send use_queue=true "
-        "or leave it unset with NDX_DEFAULT_EXECUTION_MODE=queue");
+        "use_queue=false (direct mode) is not enabled on this server; send use_queue=true");
   }
   if (request.priority() < -1000 || request.priority() > 1000) {
     return absl::InvalidArgumentError(
@@ -205,7 +206,10 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
   if (request.request_id().size() > 128) {
     return absl::InvalidArgumentError("request_id: longer than 128 characters");
   }
-  NDX_ASSIGN_OR_RETURN(RedisQueue * q, QueueFor(request.queue()));
+  // Direct mode: the executions run on the runners embedded in the ndx-queue processes (their own
+  // queue), with the same engine, checkpoints, events and records as on workers.
+  NDX_ASSIGN_OR_RETURN(RedisQueue * q,
+                       QueueFor(use_queue ? request.queue() : options_.direct_queue));
   NDX_ASSIGN_OR_RETURN(JobPayload payload,
                        BuildJobPayload(request, q->options().name, options_.validator));
   NewJob job;
@@ -236,7 +240,7 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
   NDX_ASSIGN_OR_RETURN(std::vector<EnqueueResult> results, q->Enqueue({job}));
   response.set_execution_id(results[0].id);
   response.set_deduplicated(results[0].duplicate);
-  response.set_mode(v1::EXECUTION_MODE_QUEUE);
+  response.set_mode(use_queue ? v1::EXECUTION_MODE_QUEUE : v1::EXECUTION_MODE_DIRECT);
   if (results[0].duplicate) {
     absl::StatusOr<JobInfo> info = q->Get(results[0].id);
     response.set_state(info.ok() ? ToProto(info->state) : v1::EXECUTION_STATE_UNSPECIFIED);

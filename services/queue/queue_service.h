@@ -28,12 +28,18 @@
 
 namespace ndx::queue {
 
+// Direct-mode executions go to "<queue><kDirectQueueSuffix>".
+inline constexpr absl::string_view kDirectQueueSuffix = ".direct";
+
 class QueueServiceImpl final : public v1::QueueService::CallbackService {
  public:
   struct Options {
-    QueueOptions queue;                        // policies; `name` is the default queue
-    std::string default_mode = "queue";        // NDX_DEFAULT_EXECUTION_MODE
-    WorkflowValidator validator;               // deep workflow checks (engine); may be empty
+    QueueOptions queue;                  // policies; `name` is the default queue
+    std::string default_mode = "queue";  // NDX_DEFAULT_EXECUTION_MODE
+    WorkflowValidator validator;         // deep workflow checks (engine); may be empty
+    // The queue of direct-mode executions (use_queue=false), run by the runners embedded in
+    // ndx-queue; "" = direct mode disabled (UNIMPLEMENTED).
+    std::string direct_queue;
     absl::Duration max_wait = absl::Hours(1);  // WaitExecution without a timeout or deadline
     absl::Duration wait_poll = absl::Milliseconds(20);
   };

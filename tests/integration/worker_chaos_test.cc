@@ -273,5 +273,30 @@ TEST_F(WorkerChaosTest, CancelStopsRunningExecutionsWithin200MsAtP99) {
   EXPECT_LE(p99, absl::Milliseconds(200));
 }
 
+TEST_F(WorkerChaosTest, DirectModeRunsInsideNdxQueueWithTheSameEvents) {
+  testing::HttpSink sink;
+  // No ndx-worker runs: use_queue=false executions run on ndx-queue's own runner.
+  v1::ExecuteWorkflowRequest req = Request(sink, 2);
+  req.set_use_queue(false);
+  grpc::ClientContext ctx;
+  v1::ExecuteWorkflowResponse resp;
+  ASSERT_TRUE(stub_->ExecuteWorkflow(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.mode(), v1::EXECUTION_MODE_DIRECT);
+  grpc::ClientContext wctx;
+  wctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::WaitExecutionRequest wreq;
+  wreq.set_execution_id(resp.execution_id());
+  v1::Execution done;
+  ASSERT_TRUE(stub_->WaitExecution(&wctx, wreq, &done).ok());
+  EXPECT_EQ(done.state(), v1::EXECUTION_STATE_COMPLETED);
+  EXPECT_EQ(done.mode(), v1::EXECUTION_MODE_DIRECT);
+  EXPECT_EQ(sink.total(), 2);
+  events::EventLog log(*pool_, "default.direct");
+  absl::StatusOr<std::vector<events::StoredEvent>> evs = log.Read(resp.execution_id(), 0, 100);
+  ASSERT_THAT(evs, IsOk());
+  ASSERT_EQ(evs->size(), 8u);  // started, 3 x (node-started, node-completed), completed
+  EXPECT_EQ(Json::parse(evs->back().json)["type"], "completed");
+}
+
 }  // namespace
 }  // namespace ndx
