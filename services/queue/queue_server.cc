@@ -17,6 +17,9 @@ absl::Status QueueServer::Start() {
   options.queue = service::MakeQueueOptions(config_.common, config_.housekeeping_interval);
   options.default_mode = config_.default_execution_mode;
   options.validator = validator_;
+  registry_ = std::make_shared<prometheus::Registry>();
+  metrics_ = std::make_unique<QueueMetrics>(*registry_);
+  options.metrics = metrics_.get();
   if (config_.direct_slots > 0) {
     options.direct_queue = absl::StrCat(config_.common.queue, kDirectQueueSuffix);
   }
@@ -37,7 +40,7 @@ absl::Status QueueServer::Start() {
                             .database_url = config_.common.database_url,
                             .services = {{service_.get(), v1::QueueService::service_full_name()},
                                          {events_.get(), v1::EventStream::service_full_name()}}},
-                           std::make_shared<prometheus::Registry>()));
+                           registry_));
   char host[128] = {};
   ::gethostname(host, sizeof(host) - 1);
   const std::string owner = absl::StrCat("ndx-queue@", host, ":", ::getpid());
@@ -54,6 +57,8 @@ absl::Status QueueServer::Start() {
   housekeeping_ = std::thread([this, owner] {
     while (!stop_housekeeping_.WaitForNotificationWithTimeout(config_.housekeeping_interval)) {
       service_->Housekeep(owner);
+      service_->RefreshGauges();
+      metrics_->SetSubscribers(events_->subscriptions());
     }
   });
   return absl::OkStatus();

@@ -44,6 +44,8 @@ class QueueServer {
  private:
   config::QueueConfig config_;
   WorkflowValidator validator_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<QueueMetrics> metrics_;
   std::unique_ptr<redis::RedisPool> pool_;
   std::unique_ptr<QueueServiceImpl> service_;
   std::unique_ptr<EventStreamService> events_;

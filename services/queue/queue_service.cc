@@ -238,6 +238,9 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
   if (request.has_max_attempts()) job.max_attempts = request.max_attempts();
   if (request.has_backoff()) job.backoff = ToDuration(request.backoff());
   NDX_ASSIGN_OR_RETURN(std::vector<EnqueueResult> results, q->Enqueue({job}));
+  if (options_.metrics != nullptr) {
+    options_.metrics->Enqueued(q->options().name, results[0].duplicate);
+  }
   response.set_execution_id(results[0].id);
   response.set_deduplicated(results[0].duplicate);
   response.set_mode(use_queue ? v1::EXECUTION_MODE_QUEUE : v1::EXECUTION_MODE_DIRECT);
@@ -325,6 +328,9 @@ void QueueServiceImpl::Housekeep(const std::string& owner) {
   }
   for (RedisQueue* q : queues) {
     absl::StatusOr<HousekeepingResult> r = q->Housekeep(owner);
+    if (r.ok() && options_.metrics != nullptr) {
+      options_.metrics->Housekept(q->options().name, r->requeued, r->stall_failed, r->timed_out);
+    }
     if (!r.ok()) {
       log::Debug("housekeeping failed", {{"queue", q->options().name}, {"error", r.status()}});
     } else if (r->requeued + r->stall_failed + r->timed_out > 0) {
@@ -333,6 +339,19 @@ void QueueServiceImpl::Housekeep(const std::string& owner) {
                                  {"failed_stalled", r->stall_failed},
                                  {"timed_out", r->timed_out}});
     }
+  }
+}
+
+void QueueServiceImpl::RefreshGauges() {
+  if (options_.metrics == nullptr) return;
+  std::vector<RedisQueue*> queues;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, q] : queues_) queues.push_back(q.get());
+  }
+  for (RedisQueue* q : queues) {
+    absl::StatusOr<QueueStats> s = q->Stats();
+    if (s.ok()) options_.metrics->SetStats(q->options().name, *s);
   }
 }
 

@@ -25,6 +25,7 @@
 #include "libs/queue/redis_queue.h"
 #include "ndx/v1/queue_service.grpc.pb.h"
 #include "services/queue/job_payload.h"
+#include "services/queue/queue_metrics.h"
 
 namespace ndx::queue {
 
@@ -40,6 +41,7 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
     // The queue of direct-mode executions (use_queue=false), run by the runners embedded in
     // ndx-queue; "" = direct mode disabled (UNIMPLEMENTED).
     std::string direct_queue;
+    QueueMetrics* metrics = nullptr;           // optional; must outlive the service
     absl::Duration max_wait = absl::Hours(1);  // WaitExecution without a timeout or deadline
     absl::Duration wait_poll = absl::Milliseconds(20);
   };
@@ -73,6 +75,8 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
   // Runs the housekeeping of every known queue (serialized across processes by each queue's
   // housekeeping lease). Called periodically by the process.
   void Housekeep(const std::string& owner);
+  // Updates the queue gauges (depth by state, oldest waiting age) of every known queue.
+  void RefreshGauges();
 
   // The domain operations behind the RPCs (also used by tests and the in-process direct mode).
   absl::Status Execute(const v1::ExecuteWorkflowRequest& request,

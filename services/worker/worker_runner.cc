@@ -63,12 +63,14 @@ class Observer final : public engine::ExecutionObserver {
  public:
   Observer(queue::RedisQueue& queue, WorkerRunner::Run& run, size_t max_output,
            absl::Duration persist_budget,
-           std::function<void(const std::string&, const std::string&)> set_current)
+           std::function<void(const std::string&, const std::string&)> set_current,
+           WorkerMetrics* metrics)
       : queue_(queue),
         run_(run),
         max_output_(max_output),
         budget_(persist_budget),
-        set_current_(std::move(set_current)) {}
+        set_current_(std::move(set_current)),
+        metrics_(metrics) {}
 
   void OnNodeStarted(const engine::NodeRun& run) override {
     set_current_(run.node->id, run.node->name);
@@ -85,6 +87,7 @@ class Observer final : public engine::ExecutionObserver {
               {"duration", absl::ToInt64Milliseconds(duration)},
               {"activeConnections", active_connections}};
     if (run.iteration >= 0) e.data["iteration"] = run.iteration;
+    if (metrics_ != nullptr) metrics_->NodeRun(run.node->type, "completed", duration);
     return Send(events::ToJson(e, max_output_), run.key, checkpoint.dump(), "");
   }
 
@@ -101,6 +104,7 @@ class Observer final : public engine::ExecutionObserver {
     const Json err = engine::NodeErrorJson(*run.node, error);
     e.error = events::EventError{err.value("message", ""), err.value("code", ""), run.node->id};
     e.data = {{"duration", absl::ToInt64Milliseconds(duration)}, {"error", err}};
+    if (metrics_ != nullptr) metrics_->NodeRun(run.node->type, "failed", duration);
     (void)Send(events::ToJson(e), "", "", "");
   }
 
@@ -161,6 +165,7 @@ class Observer final : public engine::ExecutionObserver {
   const size_t max_output_;
   const absl::Duration budget_;
   std::function<void(const std::string&, const std::string&)> set_current_;
+  WorkerMetrics* metrics_;
 };
 
 }  // namespace
@@ -299,10 +304,17 @@ void WorkerRunner::FetchLoop() {
     }
     error_backoff = absl::Milliseconds(50);
     if (!claim->jobs.empty()) {
+      if (options_.metrics != nullptr) {
+        options_.metrics->Claimed(static_cast<int>(claim->jobs.size()), absl::ZeroDuration());
+        for (const queue::ClaimedJob& j : claim->jobs) {
+          options_.metrics->QueueWait(clock_.Now() - j.ready_since);
+        }
+      }
       absl::MutexLock lock(&mu_);
       counters_.last_claim_at = clock_.Now();
       for (queue::ClaimedJob& j : claim->jobs) ready_.push_back(std::move(j));
       busy_ += static_cast<int>(claim->jobs.size());
+      if (options_.metrics != nullptr) options_.metrics->SetSlots(busy_, options_.slots);
       continue;
     }
     // Nothing ready: block for a wake-up, at most 1 s (or until the next delayed job is due).
@@ -337,6 +349,7 @@ void WorkerRunner::SlotLoop(int index) {
     Execute(job, js.get());
     absl::MutexLock lock(&mu_);
     busy_--;
+    if (options_.metrics != nullptr) options_.metrics->SetSlots(busy_, options_.slots);
   }
 }
 
@@ -365,6 +378,7 @@ void WorkerRunner::WatchLoop() {
       Run& run = *runs[i];
       if ((*states)[i] == queue::LeaseState::kLost && !run.lease_lost.exchange(true)) {
         counters_.leases_lost++;
+        if (options_.metrics != nullptr) options_.metrics->LeaseLost();
         run.token.Cancel(absl::AbortedError("lease lost: another worker owns this execution now"));
       } else if ((*states)[i] == queue::LeaseState::kCancelling) {
         run.user_cancelled = true;
@@ -466,12 +480,15 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
   request.http = &http_;
   request.clock = &clock_;
 
-  Observer observer(queue_, *run, options_.max_event_output_bytes, persist,
-                    [run](const std::string& id, const std::string& name) {
-                      absl::MutexLock lock(&run->mu);
-                      run->current_node_id = id;
-                      run->current_node_name = name;
-                    });
+  Observer observer(
+      queue_, *run, options_.max_event_output_bytes, persist,
+      [run](const std::string& id, const std::string& name) {
+        absl::MutexLock lock(&run->mu);
+        run->current_node_id = id;
+        run->current_node_name = name;
+      },
+      options_.metrics);
+  std::string outcome = "completed";
   const engine::RunResult result = engine_.Run(request, observer);
   const queue::JobRef ref{job.id, job.epoch};
 
@@ -486,6 +503,7 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
                                 events::ToJson(done)};
       absl::StatusOr<std::vector<queue::CompleteOutcome>> r =
           Persist([&] { return queue_.Complete(absl::MakeConstSpan(&c, 1)); }, persist);
+      if (r.ok() && (*r)[0] == queue::CompleteOutcome::kCancelled) outcome = "cancelled";
       absl::MutexLock lock(&mu_);
       if (r.ok() && (*r)[0] == queue::CompleteOutcome::kCompleted) counters_.processed++;
       break;
@@ -501,6 +519,7 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
       err["transient"] = result.transient;
       absl::StatusOr<queue::FailOutcome> r = Persist(
           [&] { return queue_.Fail(ref, err.dump(), result.transient, fail_events); }, persist);
+      outcome = r.ok() && r->kind == queue::FailOutcome::Kind::kRetrying ? "retrying" : "failed";
       absl::MutexLock lock(&mu_);
       if (r.ok() && r->kind == queue::FailOutcome::Kind::kRetrying) counters_.retried++;
       if (r.ok() && r->kind == queue::FailOutcome::Kind::kFailed) counters_.failed++;
@@ -517,22 +536,32 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
       queue::FailEvents events = fail_events;
       events.timed_out = true;
       (void)Persist([&] { return queue_.Fail(ref, err.dump(), false, events); }, persist);
+      outcome = "timed_out";
       absl::MutexLock lock(&mu_);
       counters_.failed++;
       break;
     }
     case engine::RunOutcome::kSuspended:
       (void)Persist([&] { return queue_.Suspend(run->held, result.resume_at); }, persist);
+      outcome = "suspended";
       break;
     case engine::RunOutcome::kCancelled:
     case engine::RunOutcome::kStopped:
-      if (run->lease_lost) break;  // someone else owns it now: write nothing
+      if (run->lease_lost) {
+        outcome = "lease_lost";  // someone else owns it now: write nothing
+        break;
+      }
       if (run->shutting_down && !run->user_cancelled) {
         (void)Persist([&] { return queue_.Release(absl::MakeConstSpan(&ref, 1)); }, persist);
+        outcome = "released";
       } else if (run->user_cancelled) {
         (void)Persist([&] { return queue_.AckCancel(ref); }, persist);
+        outcome = "cancelled";
       }
       break;
+  }
+  if (options_.metrics != nullptr) {
+    options_.metrics->Finished(outcome, clock_.Now() - run->started_at);
   }
   forget();
 }

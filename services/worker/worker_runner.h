@@ -38,6 +38,7 @@
 #include "libs/engine/engine.h"
 #include "libs/engine/http/http_client.h"
 #include "libs/queue/redis_queue.h"
+#include "services/worker/worker_metrics.h"
 
 namespace ndx::worker {
 
@@ -49,6 +50,7 @@ struct WorkerOptions {
   absl::Duration wedged_after = absl::Seconds(30);  // readiness: work waits, slots free, no claim
   size_t max_event_output_bytes = 64 << 10;         // node-completed events carry at most this
   engine::EngineOptions engine;
+  WorkerMetrics* metrics = nullptr;  // optional; must outlive the runner
 };
 
 // A snapshot for WorkerService.GetStatus.

@@ -116,8 +116,8 @@ class WorkerTest : public ::testing::Test {
     queue::RedisQueue q(*pool_, QOptions(), common::RealClock());
     absl::StatusOr<queue::JobInfo> info = q.Get(id);
     return ::testing::AssertionFailure()
-           << "execution is " << queue::JobStateName(State(id)) << "; error: "
-           << (info.ok() ? info->error_json : info.status().ToString());
+           << "execution is " << queue::JobStateName(State(id))
+           << "; error: " << (info.ok() ? info->error_json : info.status().ToString());
   }
 
   std::vector<std::string> EventTypes(const std::string& id) {
@@ -146,9 +146,9 @@ TEST_F(WorkerTest, RunsAWorkflowWithCheckpointsAndOrderedEvents) {
   StartRunner();
   const std::string id = Enqueue(Payload(
       {Node("t", "manual-trigger"),
-       Node("s", "set", {{"values", {{{"keyValue", {{"key", "x"}, {"value", "{{$json.triggerType}}"}}}}}}}),
-       Node("c", "code",
-            {{"code", "console.log('hi'); return [{json: {y: items[0].x + '!'}}];"}})},
+       Node("s", "set",
+            {{"values", {{{"keyValue", {{"key", "x"}, {"value", "{{$json.triggerType}}"}}}}}}}),
+       Node("c", "code", {{"code", "console.log('hi'); return [{json: {y: items[0].x + '!'}}];"}})},
       {Edge("t", "s"), Edge("s", "c")}));
   ASSERT_TRUE(WaitState(id, queue::JobState::kCompleted)) << queue::JobStateName(State(id));
   EXPECT_THAT(EventTypes(id),

@@ -13,6 +13,10 @@ absl::Status WorkerServer::Start() {
   options.slots = config_.concurrency;
   options.queue = service::MakeQueueOptions(config_.common, config_.housekeeping_interval);
   options.engine.max_inline_wait = config_.inline_wait;
+  registry_ = std::make_shared<prometheus::Registry>();
+  metrics_ = std::make_unique<WorkerMetrics>(*registry_);
+  metrics_->SetSlots(0, config_.concurrency);
+  options.metrics = metrics_.get();
   runner_ =
       std::make_unique<WorkerRunner>(*pool_, config_.common.redis, options, common::RealClock());
   service_ = std::make_unique<WorkerServiceImpl>(*runner_, config_.common.queue);
@@ -26,7 +30,7 @@ absl::Status WorkerServer::Start() {
                      .database_url = config_.common.database_url,
                      .services = {{service_.get(), v1::WorkerService::service_full_name()}},
                      .extra_probes = {{"consumer", [runner] { return runner->CheckNotWedged(); }}}},
-                    std::make_shared<prometheus::Registry>()));
+                    registry_));
   runner_->Start();
   return absl::OkStatus();
 }

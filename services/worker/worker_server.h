@@ -37,6 +37,8 @@ class WorkerServer {
 
  private:
   config::WorkerConfig config_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<WorkerMetrics> metrics_;
   std::unique_ptr<redis::RedisPool> pool_;
   std::unique_ptr<WorkerRunner> runner_;
   std::unique_ptr<WorkerServiceImpl> service_;

@@ -135,6 +135,23 @@ TEST_F(ServicesE2eTest, AllThreeServeHealthReflectionAndMetricsThenStopOnSigterm
     EXPECT_THAT(metrics->body, HasSubstr(absl::StrCat("ndx_build_info{service=\"", service)));
   }
 
+  // The queue's gauges (refreshed every housekeeping interval) and the worker's slots, which the
+  // autoscaling and alert rules in deploy/ rely on.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        absl::StatusOr<testing::HttpResult> m = testing::HttpGet(queue_metrics_port_, "/metrics");
+        return m.ok() &&
+               m->body.find("ndx_queue_depth{queue=\"default\",state=\"waiting\"} 0") !=
+                   std::string::npos &&
+               m->body.find("ndx_queue_oldest_waiting_age_seconds{queue=\"default\"}") !=
+                   std::string::npos;
+      },
+      absl::Seconds(10)));
+  absl::StatusOr<testing::HttpResult> wm = testing::HttpGet(worker_metrics_port_, "/metrics");
+  ASSERT_THAT(wm, IsOk());
+  EXPECT_THAT(wm->body, HasSubstr("ndx_worker_slots_total 5"));
+  EXPECT_THAT(wm->body, HasSubstr("ndx_worker_slots_busy 0"));
+
   ExpectCleanStop(gateway_, testing::ReadFile(dir_ + "/gateway.log"));
   ExpectCleanStop(worker_, testing::ReadFile(dir_ + "/worker.log"));
   ExpectCleanStop(queue_, testing::ReadFile(dir_ + "/queue.log"));
