@@ -133,14 +133,31 @@ TEST(QueueConfig, DefaultsAndModes) {
 }
 
 TEST(GatewayConfig, NeedsNoDatabaseOrRedisAndValidatesItsAddress) {
-  absl::StatusOr<GatewayConfig> c = LoadGatewayConfig(MapEnv({}));
+  const std::string secret(32, 'k');
+  absl::StatusOr<GatewayConfig> c = LoadGatewayConfig(MapEnv({{"NDX_JWT_SECRET", secret}}));
   ASSERT_THAT(c, IsOk());
   EXPECT_EQ(c->http_address, "0.0.0.0:4000");
   EXPECT_EQ(c->queue_server, "127.0.0.1:50051");
-  EXPECT_THAT(LoadGatewayConfig(MapEnv({{"NDX_GATEWAY_ADDR", "4000"}})),
+  EXPECT_FALSE(c->auth_disabled);
+  EXPECT_EQ(c->frontend_url, "http://localhost:3000");
+  EXPECT_EQ(c->executions_per_minute, 60);
+  EXPECT_THAT(LoadGatewayConfig(MapEnv({{"NDX_JWT_SECRET", secret}, {"NDX_GATEWAY_ADDR", "4000"}})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NDX_GATEWAY_ADDR:")));
-  EXPECT_THAT(LoadGatewayConfig(MapEnv({{"NDX_GATEWAY_THREADS", "0"}})),
+  EXPECT_THAT(LoadGatewayConfig(MapEnv({{"NDX_JWT_SECRET", secret}, {"NDX_GATEWAY_THREADS", "0"}})),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NDX_GATEWAY_THREADS:")));
+}
+
+TEST(GatewayConfig, AuthIsOnByDefaultAndNeedsASecretOrSessions) {
+  EXPECT_THAT(LoadGatewayConfig(MapEnv({})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NDX_JWT_SECRET: required")));
+  EXPECT_THAT(LoadGatewayConfig(MapEnv({{"NDX_JWT_SECRET", "short"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at least 32 bytes")));
+  EXPECT_THAT(LoadGatewayConfig(MapEnv({{"DATABASE_URL", "postgresql://x@127.0.0.1/x"}})), IsOk());
+  absl::StatusOr<GatewayConfig> dev = LoadGatewayConfig(MapEnv({{"NDX_AUTH", "none"}}));
+  ASSERT_THAT(dev, IsOk());
+  EXPECT_TRUE(dev->auth_disabled);
+  EXPECT_THAT(LoadGatewayConfig(MapEnv({{"NDX_AUTH", "off"}})),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("NDX_AUTH:")));
 }
 
 TEST(EnvReader, DurationAcceptsSecondsAndUnits) {

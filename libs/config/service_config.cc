@@ -116,6 +116,23 @@ absl::StatusOr<GatewayConfig> LoadGatewayConfig(const EnvLookup& lookup) {
   c.log_level = env.OneOf("NDX_LOG_LEVEL", "info", {"debug", "info", "warn", "error"});
   c.http_threads = static_cast<int>(env.Int("NDX_GATEWAY_THREADS", 2, 1, 64));
   c.shutdown_grace = ShutdownGrace(env);
+  c.auth_disabled = env.OneOf("NDX_AUTH", "token", {"token", "none"}) == "none";
+  c.jwt_secret = env.String("NDX_JWT_SECRET", "");
+  c.database_url = env.String("DATABASE_URL", "");
+  c.frontend_url = env.String("FRONTEND_URL", "http://localhost:3000");
+  c.max_body_bytes = env.Int("NDX_GATEWAY_MAX_BODY", 1 << 20, 1024, 64 << 20);
+  c.executions_per_minute = static_cast<int>(env.Int("NDX_EXECUTIONS_PER_MINUTE", 60, 0, 1000000));
+  c.executions_burst = static_cast<int>(env.Int("NDX_EXECUTIONS_BURST", 20, 1, 1000000));
+  c.rpc_timeout = env.Duration("NDX_GATEWAY_RPC_TIMEOUT", absl::Seconds(10),
+                               absl::Milliseconds(100), absl::Minutes(10));
+  if (!c.jwt_secret.empty() && c.jwt_secret.size() < 32) {
+    env.AddError("NDX_JWT_SECRET", "must be at least 32 bytes (HS256 key)");
+  }
+  if (!c.auth_disabled && c.jwt_secret.empty() && c.database_url.empty()) {
+    env.AddError("NDX_JWT_SECRET",
+                 "required when NDX_AUTH=token and DATABASE_URL is not set (set NDX_AUTH=none "
+                 "only for development without authentication)");
+  }
   if (absl::Status s = env.status(); !s.ok()) return s;
   return c;
 }

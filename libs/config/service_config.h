@@ -66,6 +66,17 @@ struct GatewayConfig {
   std::string log_level;          // NDX_LOG_LEVEL (info)
   int http_threads;               // NDX_GATEWAY_THREADS (2)
   absl::Duration shutdown_grace;  // NDX_SHUTDOWN_GRACE (30s)
+  // Auth (services/gateway/auth.h). NDX_AUTH: "token" (default) or "none" (development only: no
+  // authentication, no workspace scoping). With "token", NDX_JWT_SECRET or DATABASE_URL (NodeDrop
+  // session tokens) must be set.
+  bool auth_disabled = false;        // NDX_AUTH=none
+  std::string jwt_secret;            // NDX_JWT_SECRET ("" = no JWTs; else at least 32 bytes)
+  std::string database_url;          // DATABASE_URL ("" = no NodeDrop session tokens)
+  std::string frontend_url;          // FRONTEND_URL ("http://localhost:3000"; "*" = any origin)
+  int64_t max_body_bytes = 1 << 20;  // NDX_GATEWAY_MAX_BODY (1 MiB): larger bodies get 413
+  int executions_per_minute = 60;    // NDX_EXECUTIONS_PER_MINUTE (60; 0 = unlimited), per user
+  int executions_burst = 20;         // NDX_EXECUTIONS_BURST (20): starts allowed at once
+  absl::Duration rpc_timeout;        // NDX_GATEWAY_RPC_TIMEOUT (10s): deadline of each queue call
 };
 
 // Each returns INVALID_ARGUMENT listing every bad or missing variable by name.
