@@ -258,6 +258,9 @@ absl::StatusOr<ClaimResult> RedisQueue::Claim(const std::string& worker, int max
 }
 
 absl::Status RedisQueue::WaitForWork(redis::RedisConnection& connection, absl::Duration timeout) {
+  // A fresh connection (first use, or after Redis went away) may have missed wake-ups: return at
+  // once so that the caller claims before it blocks.
+  if (!connection.connected()) return connection.Connect();
   // BLPOP takes seconds with decimals; hiredis' read timeout must exceed the block time.
   const double seconds = std::max(0.01, absl::ToDoubleSeconds(timeout));
   const std::string key = prefix_ + "wake";

@@ -207,7 +207,9 @@ class RedisQueue {
 
   // Blocks on `connection` (a dedicated one: it is held for the whole wait) until a wake-up or
   // `timeout`, whichever is first. Returns OK either way; consumers Claim() after it regardless, so
-  // a lost wake-up costs at most `timeout`.
+  // a lost wake-up costs at most `timeout`. When `connection` is not connected (first use, or
+  // Redis went away), it only reconnects and returns at once: wake-ups may have been missed, so
+  // the caller should claim before blocking.
   absl::Status WaitForWork(redis::RedisConnection& connection, absl::Duration timeout);
 
   // Renews leases; one state per job: held, cancelling (stop it, then AckCancel), or lost (stop it

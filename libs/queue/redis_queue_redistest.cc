@@ -482,6 +482,12 @@ TEST_F(QueueTest, OldestWaitingAgeAcrossPriorities) {
 TEST_F(QueueTest, WaitForWorkWakesOnEnqueue) {
   auto q = MakeQueue();
   redis::RedisConnection blocking(options_);
+  // Not connected yet: the first wait only connects and returns at once (wake-ups may have been
+  // missed while there was no connection), so the caller claims before blocking.
+  const absl::Time first = absl::Now();
+  ASSERT_THAT(q->WaitForWork(blocking, absl::Seconds(20)), IsOk());
+  EXPECT_LT(absl::Now() - first, absl::Seconds(1));
+  ASSERT_TRUE(blocking.connected());
   std::atomic<bool> woke{false};
   std::thread consumer([&] {
     ASSERT_THAT(q->WaitForWork(blocking, absl::Seconds(20)), IsOk());
@@ -517,7 +523,13 @@ TEST_F(QueueTest, ConsumersResumeAfterRedisRestartWithoutNewEnqueue) {
       while (!stop) {
         if (!paused) {
           absl::StatusOr<ClaimResult> r = q.Claim(absl::StrCat("c", c), 50);
-          if (r.ok() && !r->jobs.empty()) {
+          if (!r.ok()) {
+            // Redis trouble (a stale connection after the restart): retry soon, as the worker
+            // does, rather than blocking for a wake-up.
+            absl::SleepFor(absl::Milliseconds(20));
+            continue;
+          }
+          if (!r->jobs.empty()) {
             std::vector<JobRef> refs;
             for (const ClaimedJob& j : r->jobs) refs.push_back({j.id, j.epoch});
             if (q.Complete(refs).ok()) done += static_cast<int>(refs.size());
