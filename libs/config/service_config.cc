@@ -60,6 +60,8 @@ CommonConfig ReadCommon(EnvReader& env, bool database_required) {
   c.max_job_bytes = env.Int("NDX_MAX_JOB_BYTES", 1 << 20, 1024, 512 << 20);
   c.max_queue_depth = env.Int("NDX_MAX_QUEUE_DEPTH", 0, 0, int64_t{1} << 40);
   c.keep_finished = env.Int("NDX_KEEP_FINISHED", 10000, 0, int64_t{1} << 32);
+  c.outbox_max = env.Int("NDX_OUTBOX_MAX", 100000, 1, int64_t{1} << 32);
+  c.history_retention_days = env.Int("NDX_HISTORY_RETENTION_DAYS", 0, 0, 36500);
   return c;
 }
 

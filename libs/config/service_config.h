@@ -37,6 +37,8 @@ struct CommonConfig {
   int64_t max_job_bytes;         // NDX_MAX_JOB_BYTES (1 MiB): job data limit
   int64_t max_queue_depth;       // NDX_MAX_QUEUE_DEPTH (0 = unlimited): waiting + delayed
   int64_t keep_finished;         // NDX_KEEP_FINISHED (10000): per finished-state index
+  int64_t outbox_max;  // NDX_OUTBOX_MAX (100000): history writes queued while PostgreSQL is down
+  int64_t history_retention_days;  // NDX_HISTORY_RETENTION_DAYS (0 = keep forever)
 };
 
 struct QueueConfig {

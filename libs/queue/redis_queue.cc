@@ -442,7 +442,7 @@ absl::StatusOr<HousekeepingResult> RedisQueue::Housekeep(const std::string& owne
       force ? "1" : "0"};
   NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().housekeep, std::vector<std::string_view>(
                                                                 owned.begin(), owned.end())));
-  if (!reply.is_array() || reply.elements().size() != 6) return Malformed("housekeep", reply);
+  if (!reply.is_array() || reply.elements().size() != 9) return Malformed("housekeep", reply);
   HousekeepingResult r;
   r.ran = reply.elements()[0].integer() == 1;
   r.promoted = reply.elements()[1].integer();
@@ -450,6 +450,10 @@ absl::StatusOr<HousekeepingResult> RedisQueue::Housekeep(const std::string& owne
   r.stall_failed = reply.elements()[3].integer();
   r.timed_out = reply.elements()[4].integer();
   r.cancelled = reply.elements()[5].integer();
+  for (const RedisReply& id : reply.elements()[6].elements())
+    r.stall_failed_ids.push_back(id.str());
+  for (const RedisReply& id : reply.elements()[7].elements()) r.timed_out_ids.push_back(id.str());
+  for (const RedisReply& id : reply.elements()[8].elements()) r.cancelled_ids.push_back(id.str());
   return r;
 }
 
@@ -468,6 +472,14 @@ absl::StatusOr<QueueStats> RedisQueue::Stats() {
   s.timed_out = e[6].integer();
   s.oldest_waiting = absl::Milliseconds(e[7].integer());
   return s;
+}
+
+absl::StatusOr<std::optional<std::string>> RedisQueue::LookupIdempotency(
+    const std::string& key) {
+  NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease connection, pool_.Acquire(kAcquireTimeout));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, connection->Command({"GET", prefix_ + "idem:" + key}));
+  if (reply.is_nil()) return std::optional<std::string>();
+  return std::optional<std::string>(reply.str());
 }
 
 absl::StatusOr<JobInfo> RedisQueue::Get(const std::string& id) {

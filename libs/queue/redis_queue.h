@@ -183,6 +183,8 @@ struct QueueStats {
 struct HousekeepingResult {
   bool ran = false;  // false: another process holds this interval's housekeeping lease
   int64_t promoted = 0, requeued = 0, stall_failed = 0, timed_out = 0, cancelled = 0;
+  // The executions this call ended, for the history store.
+  std::vector<std::string> stall_failed_ids, timed_out_ids, cancelled_ids;
 };
 
 class RedisQueue {
@@ -260,6 +262,9 @@ class RedisQueue {
   absl::StatusOr<HousekeepingResult> Housekeep(const std::string& owner, bool force = false);
 
   absl::StatusOr<QueueStats> Stats();
+
+  // The execution id an idempotency key points to, if any.
+  absl::StatusOr<std::optional<std::string>> LookupIdempotency(const std::string& key);
 
   // The job's record. NOT_FOUND when unknown or expired.
   absl::StatusOr<JobInfo> Get(const std::string& id);

@@ -117,7 +117,10 @@ absl::StatusOr<JobPayload> BuildJobPayload(const v1::ExecuteWorkflowRequest& req
   if (trigger.empty()) trigger = first_trigger.empty() ? wf.nodes(0).id() : first_trigger;
   NDX_ASSIGN_OR_RETURN(Json trigger_data,
                        ParseJson(request.trigger_data_json(), "trigger_data_json"));
-  if (validator) NDX_RETURN_IF_ERROR(validator(workflow.dump()));
+  std::string workflow_json = workflow.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (validator) NDX_RETURN_IF_ERROR(validator(workflow_json));
+  const bool save =
+      !wf.settings().has_save_execution_to_database() || wf.settings().save_execution_to_database();
 
   Json payload = {{"v", 1},
                   {"workflowId", workflow["id"]},
@@ -130,7 +133,8 @@ absl::StatusOr<JobPayload> BuildJobPayload(const v1::ExecuteWorkflowRequest& req
                   {"singleNodeMode", request.single_node_mode()},
                   {"queue", queue},
                   {"workflow", std::move(workflow)}};
-  return JobPayload{payload.dump(-1, ' ', false, Json::error_handler_t::replace), trigger};
+  return JobPayload{payload.dump(-1, ' ', false, Json::error_handler_t::replace), trigger,
+                    std::move(workflow_json), save};
 }
 
 }  // namespace ndx::queue

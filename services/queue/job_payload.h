@@ -31,6 +31,8 @@ using WorkflowValidator = std::function<absl::Status(const std::string& workflow
 struct JobPayload {
   std::string json;             // the payload document
   std::string trigger_node_id;  // resolved: the request's, or the first trigger-like node
+  std::string workflow_json;    // the "workflow" member (the snapshot kept in the history)
+  bool save_to_history = true;  // workflow settings saveExecutionToDatabase (absent = true)
 };
 
 // Builds the payload. INVALID_ARGUMENT naming the field, node or connection: no workflow, no

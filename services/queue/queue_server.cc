@@ -20,6 +20,22 @@ absl::Status QueueServer::Start() {
   registry_ = std::make_shared<prometheus::Registry>();
   metrics_ = std::make_unique<QueueMetrics>(*registry_);
   options.metrics = metrics_.get();
+  // The execution history: migrations at start (retried while PostgreSQL is down), outbox drainer,
+  // retention.
+  absl::StatusOr<std::unique_ptr<pg::PgPool>> history_pg =
+      pg::PgPool::Create({.conninfo = config_.common.database_url,
+                          .size = 8,
+                          .connect_timeout = absl::Seconds(2),
+                          .acquire_timeout = absl::Seconds(5)});
+  if (!history_pg.ok()) return history_pg.status();
+  history_pg_ = *std::move(history_pg);
+  history_ = std::make_unique<service::History>(
+      *history_pg_, *pool_,
+      service::History::Options{
+          .outbox_max = config_.common.outbox_max,
+          .retention = absl::Hours(24) * config_.common.history_retention_days});
+  history_->Start();
+  options.store = &history_->store();
   if (config_.direct_slots > 0) {
     options.direct_queue = absl::StrCat(config_.common.queue, kDirectQueueSuffix);
   }
@@ -50,6 +66,7 @@ absl::Status QueueServer::Start() {
     w.slots = config_.direct_slots;
     w.queue = service::MakeQueueOptions(config_.common, config_.housekeeping_interval);
     w.queue.name = direct_queue;
+    w.store = &history_->store();
     direct_ = std::make_unique<worker::WorkerRunner>(*pool_, config_.common.redis, std::move(w),
                                                      common::RealClock());
     direct_->Start();
@@ -69,6 +86,7 @@ void QueueServer::Shutdown(absl::Duration grace) {
   if (!stop_housekeeping_.HasBeenNotified()) stop_housekeeping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
   if (direct_ != nullptr) direct_->Shutdown(grace);
+  if (history_ != nullptr) history_->Stop();
   runtime_->Shutdown(grace);
 }
 

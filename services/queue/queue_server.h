@@ -18,6 +18,7 @@
 #include "absl/synchronization/notification.h"
 #include "libs/common/redis/redis_client.h"
 #include "libs/config/service_config.h"
+#include "libs/service/history.h"
 #include "libs/service/service_runtime.h"
 #include "services/queue/event_stream_service.h"
 #include "services/queue/queue_service.h"
@@ -44,6 +45,8 @@ class QueueServer {
  private:
   config::QueueConfig config_;
   WorkflowValidator validator_;
+  std::unique_ptr<pg::PgPool> history_pg_;
+  std::unique_ptr<service::History> history_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<QueueMetrics> metrics_;
   std::unique_ptr<redis::RedisPool> pool_;

@@ -1,5 +1,7 @@
 #include "services/queue/queue_service.h"
 
+#include <algorithm>
+#include <optional>
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -8,6 +10,7 @@
 #include "libs/common/grpc_status.h"
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
+#include "libs/service/history.h"
 #include "nlohmann/json.hpp"
 
 namespace ndx::queue {
@@ -67,7 +70,134 @@ std::string StringOr(const Json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+std::string wf_id_or_new(const v1::ExecuteWorkflowRequest& r) {
+  if (r.has_workflow() && !r.workflow().id().empty()) return r.workflow().id();
+  if (!r.workflow_id().empty()) return r.workflow_id();
+  return "new";  // NodeDrop's id for an unsaved workflow
+}
+
+bool SaveToHistoryPayload(const std::string& payload) { return service::SaveToHistory(payload); }
+
+v1::ExecutionState StateOfStatus(store::ExecutionStatus s) {
+  switch (s) {
+    case store::ExecutionStatus::kRunning:
+      return v1::EXECUTION_STATE_ACTIVE;
+    case store::ExecutionStatus::kSuccess:
+      return v1::EXECUTION_STATE_COMPLETED;
+    case store::ExecutionStatus::kError:
+      return v1::EXECUTION_STATE_FAILED;
+    case store::ExecutionStatus::kCancelled:
+      return v1::EXECUTION_STATE_CANCELLED;
+    case store::ExecutionStatus::kTimeout:
+      return v1::EXECUTION_STATE_TIMED_OUT;
+  }
+  return v1::EXECUTION_STATE_UNSPECIFIED;
+}
+
+std::vector<store::ExecutionStatus> StatusesOf(const google::protobuf::RepeatedField<int>& states) {
+  std::vector<store::ExecutionStatus> out;
+  auto add = [&](store::ExecutionStatus s) {
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(s);
+  };
+  for (int st : states) {
+    switch (static_cast<v1::ExecutionState>(st)) {
+      case v1::EXECUTION_STATE_COMPLETED:
+        add(store::ExecutionStatus::kSuccess);
+        break;
+      case v1::EXECUTION_STATE_FAILED:
+        add(store::ExecutionStatus::kError);
+        break;
+      case v1::EXECUTION_STATE_CANCELLED:
+        add(store::ExecutionStatus::kCancelled);
+        break;
+      case v1::EXECUTION_STATE_TIMED_OUT:
+        add(store::ExecutionStatus::kTimeout);
+        break;
+      default:
+        add(store::ExecutionStatus::kRunning);
+        break;
+    }
+  }
+  return out;
+}
+
+v1::NodeState NodeStateOf(store::NodeStatus s) {
+  switch (s) {
+    case store::NodeStatus::kRunning:
+      return v1::NODE_STATE_RUNNING;
+    case store::NodeStatus::kWaiting:
+      return v1::NODE_STATE_WAITING;
+    case store::NodeStatus::kSuccess:
+      return v1::NODE_STATE_COMPLETED;
+    case store::NodeStatus::kError:
+      return v1::NODE_STATE_FAILED;
+    case store::NodeStatus::kSkipped:
+      return v1::NODE_STATE_SKIPPED;
+    case store::NodeStatus::kCancelled:
+      return v1::NODE_STATE_CANCELLED;
+  }
+  return v1::NODE_STATE_UNSPECIFIED;
+}
+
+void FillError(const std::string& error_json, v1::ExecutionError* e) {
+  const Json err = Json::parse(error_json, nullptr, false);
+  if (err.is_object()) {
+    e->set_message(StringOr(err, "message"));
+    e->set_code(StringOr(err, "code"));
+    e->set_node_id(StringOr(err, "nodeId"));
+    e->set_node_name(StringOr(err, "nodeName"));
+    e->set_transient(err.value("transient", false));
+  } else {
+    e->set_message(error_json);
+  }
+}
+
+void AddNodeRuns(const store::ExecutionRecord& record, v1::Execution& out) {
+  out.clear_node_executions();
+  for (const store::NodeRunRecord& r : record.node_runs) {
+    v1::NodeExecution* n = out.add_node_executions();
+    n->set_node_id(r.run.node_id);
+    n->set_node_name(r.run.node_name);
+    n->set_node_type(r.run.node_type);
+    n->set_state(NodeStateOf(r.run.status));
+    n->set_output_json(r.run.output_json);
+    if (!r.run.error_json.empty()) FillError(r.run.error_json, n->mutable_error());
+    if (r.run.started_at != store::kNoTime) SetTime(r.run.started_at, n->mutable_started_at());
+    if (r.run.finished_at != store::kNoTime) {
+      SetTime(r.run.finished_at, n->mutable_finished_at());
+      if (r.run.started_at != store::kNoTime) {
+        n->set_duration_ms(absl::ToInt64Milliseconds(r.run.finished_at - r.run.started_at));
+      }
+    }
+    n->set_attempt(r.run.attempt);
+    n->set_run_index(r.run.run_index);
+  }
+}
+
 }  // namespace
+
+void FillExecution(const store::ExecutionRecord& r, v1::ExecutionView view, v1::Execution& out) {
+  out.set_id(r.id);
+  out.set_workflow_id(r.workflow_id);
+  out.set_workflow_name(r.workflow_name);
+  out.set_workspace_id(r.workspace_id);
+  out.set_user_id(r.user_id);
+  out.set_request_id(r.request_id);
+  out.set_mode(r.mode == "direct" ? v1::EXECUTION_MODE_DIRECT : v1::EXECUTION_MODE_QUEUE);
+  out.set_queue(r.queue);
+  out.set_state(StateOfStatus(r.status));
+  out.set_attempts(r.attempts);
+  out.set_worker_id(r.worker_id);
+  out.set_trigger_node_id(r.trigger_node_id);
+  if (view != v1::EXECUTION_VIEW_BASIC) out.set_trigger_data_json(r.trigger_data_json);
+  out.set_retry_of_execution_id(r.retry_of_execution_id);
+  if (r.created_at != store::kNoTime) SetTime(r.created_at, out.mutable_created_at());
+  if (r.claimed_at != store::kNoTime) SetTime(r.claimed_at, out.mutable_started_at());
+  if (r.finished_at != store::kNoTime) SetTime(r.finished_at, out.mutable_finished_at());
+  if (r.updated_at != store::kNoTime) SetTime(r.updated_at, out.mutable_updated_at());
+  if (!r.error_json.empty()) FillError(r.error_json, out.mutable_error());
+  AddNodeRuns(r, out);
+}
 
 void FillExecution(const JobInfo& info, const std::string& queue, v1::ExecutionView view,
                    v1::Execution& out) {
@@ -237,7 +367,65 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
   }
   if (request.has_max_attempts()) job.max_attempts = request.max_attempts();
   if (request.has_backoff()) job.backoff = ToDuration(request.backoff());
-  NDX_ASSIGN_OR_RETURN(std::vector<EnqueueResult> results, q->Enqueue({job}));
+  store::ExecutionStore* history = payload.save_to_history ? options_.store : nullptr;
+  if (history != nullptr && !job.idempotency_key.empty()) {
+    // A repeated request: answer with the first execution, and write no second row.
+    NDX_ASSIGN_OR_RETURN(std::optional<std::string> first,
+                         q->LookupIdempotency(job.idempotency_key));
+    if (first) {
+      response.set_execution_id(*first);
+      response.set_deduplicated(true);
+      response.set_mode(use_queue ? v1::EXECUTION_MODE_QUEUE : v1::EXECUTION_MODE_DIRECT);
+      absl::StatusOr<JobInfo> info = q->Get(*first);
+      response.set_state(info.ok() ? ToProto(info->state) : v1::EXECUTION_STATE_UNSPECIFIED);
+      return absl::OkStatus();
+    }
+  }
+  if (history != nullptr) {
+    // The row exists before the job can run (and says so if the enqueue fails).
+    const absl::Status s = history->CreateExecution(
+        {.id = job.id,
+         .workflow_id = wf_id_or_new(request),
+         .workflow_name = request.has_workflow() ? request.workflow().name() : "",
+         .workspace_id = request.workspace_id(),
+         .user_id = request.user_id(),
+         .request_id = request.request_id(),
+         .trigger_node_id = payload.trigger_node_id,
+         .trigger_data_json = request.trigger_data_json(),
+         .workflow_snapshot_json = payload.workflow_json,
+         .mode = use_queue ? "queue" : "direct",
+         .queue = q->options().name,
+         .created_at = clock_.Now()});
+    if (s.code() == absl::StatusCode::kUnavailable) {
+      return absl::UnavailableError(absl::StrCat(
+          "the execution history cannot take more executions now (", s.message(), ")"));
+    }
+    if (!s.ok())
+      log::Warn("history: execution row not written", {{"execution", job.id}, {"error", s}});
+  }
+  absl::StatusOr<std::vector<EnqueueResult>> enqueued = q->Enqueue({job});
+  if (!enqueued.ok()) {
+    if (history != nullptr) {
+      (void)history->MarkEnqueueFailed(
+          {job.id,
+           nlohmann::json{{"message", std::string(enqueued.status().message())},
+                          {"code", "ENQUEUE_FAILED"}}
+               .dump(),
+           clock_.Now()});
+    }
+    return enqueued.status();
+  }
+  std::vector<EnqueueResult> results = *std::move(enqueued);
+  if (history != nullptr && results[0].duplicate) {
+    // Lost a race with an identical request: this row runs nothing.
+    (void)history->MarkEnqueueFailed(
+        {job.id,
+         nlohmann::json{{"message", absl::StrCat("duplicate request_id: execution ", results[0].id,
+                                                 " runs it")},
+                        {"code", "DUPLICATE_REQUEST"}}
+             .dump(),
+         clock_.Now()});
+  }
   if (options_.metrics != nullptr) {
     options_.metrics->Enqueued(q->options().name, results[0].duplicate);
   }
@@ -256,8 +444,74 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
 
 absl::Status QueueServiceImpl::Get(const std::string& id, const std::string& workspace,
                                    v1::ExecutionView view, v1::Execution& out) {
-  NDX_ASSIGN_OR_RETURN(auto found, Find(id, workspace));
-  FillExecution(found.second, found.first->options().name, view, out);
+  // Redis has the live state; PostgreSQL has the node runs, and the history after Redis forgot.
+  absl::StatusOr<std::pair<RedisQueue*, JobInfo>> found = Find(id, workspace);
+  std::optional<store::ExecutionRecord> record;
+  if (options_.store != nullptr) {
+    absl::StatusOr<store::ExecutionRecord> r =
+        options_.store->GetExecution(id, workspace,
+                                     {.include_node_runs = true,
+                                      .include_node_outputs = view != v1::EXECUTION_VIEW_BASIC,
+                                      .include_snapshot = false});
+    if (r.ok()) {
+      record = *std::move(r);
+    } else if (r.status().code() != absl::StatusCode::kNotFound) {
+      log::Debug("history read failed; answering from Redis",
+                 {{"execution", id}, {"error", r.status()}});
+    }
+  }
+  if (found.ok()) {
+    FillExecution(found->second, found->first->options().name, view, out);
+    if (record) AddNodeRuns(*record, out);
+    return absl::OkStatus();
+  }
+  if (record) {
+    FillExecution(*record, view, out);
+    return absl::OkStatus();
+  }
+  return found.status();
+}
+
+absl::Status QueueServiceImpl::List(const v1::ListExecutionsRequest& request,
+                                    v1::ListExecutionsResponse& out) {
+  if (options_.store == nullptr) {
+    return absl::FailedPreconditionError("this server keeps no execution history");
+  }
+  if (request.page_size() < 0) return absl::InvalidArgumentError("page_size: negative");
+  if (request.skip() < 0) return absl::InvalidArgumentError("skip: negative");
+  store::ListQuery q;
+  q.workspace_id = request.workspace_id();
+  q.workflow_id = request.workflow_id();
+  q.statuses = StatusesOf(request.states());
+  if (request.has_created_after()) {
+    q.created_after = absl::FromUnixSeconds(request.created_after().seconds()) +
+                      absl::Nanoseconds(request.created_after().nanos());
+  }
+  if (request.has_created_before()) {
+    q.created_before = absl::FromUnixSeconds(request.created_before().seconds()) +
+                       absl::Nanoseconds(request.created_before().nanos());
+  }
+  q.page_size = request.page_size();
+  q.page_token = request.page_token();
+  q.skip = request.skip();
+  q.count_total = request.page_token().empty();
+  NDX_ASSIGN_OR_RETURN(store::ExecutionPage page, options_.store->ListExecutions(q));
+  const v1::ExecutionView view =
+      request.view() == v1::EXECUTION_VIEW_UNSPECIFIED ? v1::EXECUTION_VIEW_BASIC : request.view();
+  for (const store::ExecutionRecord& r : page.executions) {
+    v1::Execution* e = out.add_executions();
+    FillExecution(r, view, *e);
+    if (r.status == store::ExecutionStatus::kRunning && !r.queue.empty()) {
+      // Running: the live state (waiting, delayed, active, cancelling) comes from Redis.
+      absl::StatusOr<RedisQueue*> q = QueueFor(r.queue);
+      if (q.ok()) {
+        absl::StatusOr<JobInfo> live = (*q)->Get(r.id);
+        if (live.ok()) e->set_state(ToProto(live->state));
+      }
+    }
+  }
+  out.set_next_page_token(page.next_page_token);
+  if (page.total) out.set_total_size(*page.total);
   return absl::OkStatus();
 }
 
@@ -270,7 +524,18 @@ absl::StatusOr<std::string> QueueServiceImpl::Locate(const std::string& id,
 absl::Status QueueServiceImpl::Cancel(const v1::CancelExecutionRequest& request,
                                       v1::Execution& out) {
   NDX_ASSIGN_OR_RETURN(auto found, Find(request.execution_id(), request.workspace_id()));
-  NDX_RETURN_IF_ERROR(found.first->Cancel(request.execution_id()).status());
+  NDX_ASSIGN_OR_RETURN(JobState state, found.first->Cancel(request.execution_id()));
+  if (state == JobState::kCancelled && options_.store != nullptr) {
+    const absl::Status s =
+        options_.store->FinishExecution({.execution_id = request.execution_id(),
+                                         .epoch = store::kNoEpoch,
+                                         .status = store::ExecutionStatus::kCancelled,
+                                         .finished_at = clock_.Now()});
+    if (!s.ok() && s.code() != absl::StatusCode::kNotFound) {
+      log::Warn("history: cancel not recorded",
+                {{"execution", request.execution_id()}, {"error", s}});
+    }
+  }
   log::Info("execution cancel requested",
             {{"execution", request.execution_id()}, {"reason", request.reason()}});
   return Get(request.execution_id(), request.workspace_id(), v1::EXECUTION_VIEW_BASIC, out);
@@ -281,9 +546,46 @@ absl::Status QueueServiceImpl::Retry(const v1::RetryExecutionRequest& request, v
   const std::string idem = request.request_id().empty()
                                ? ""
                                : absl::StrCat(request.workspace_id(), ":", request.request_id());
-  NDX_ASSIGN_OR_RETURN(EnqueueResult r,
-                       found.first->Retry(request.execution_id(), NewExecutionId(), idem));
-  return Get(r.id, request.workspace_id(), v1::EXECUTION_VIEW_BASIC, out);
+  const std::string new_id = NewExecutionId();
+  const bool save = SaveToHistoryPayload(found.second.payload);
+  store::ExecutionStore* history = save ? options_.store : nullptr;
+  if (history != nullptr) {
+    const nlohmann::json p = nlohmann::json::parse(found.second.payload, nullptr, false);
+    const auto str = [&](const char* k) {
+      return p.is_object() && p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : "";
+    };
+    const absl::Status s = history->CreateExecution(
+        {.id = new_id,
+         .workflow_id = str("workflowId").empty() ? "new" : str("workflowId"),
+         .workflow_name = str("workflowName"),
+         .workspace_id = found.second.workspace,
+         .user_id = request.user_id().empty() ? str("userId") : request.user_id(),
+         .request_id = request.request_id(),
+         .trigger_node_id = str("triggerNodeId"),
+         .trigger_data_json =
+             p.is_object() && p.contains("triggerData") ? p["triggerData"].dump() : "",
+         .workflow_snapshot_json =
+             p.is_object() && p.contains("workflow") ? p["workflow"].dump() : "",
+         .mode =
+             absl::EndsWith(found.first->options().name, kDirectQueueSuffix) ? "direct" : "queue",
+         .queue = found.first->options().name,
+         .retry_of_execution_id = request.execution_id(),
+         .created_at = clock_.Now()});
+    if (s.code() == absl::StatusCode::kUnavailable) {
+      return absl::UnavailableError(absl::StrCat(
+          "the execution history cannot take more executions now (", s.message(), ")"));
+    }
+  }
+  absl::StatusOr<EnqueueResult> r = found.first->Retry(request.execution_id(), new_id, idem);
+  if (!r.ok() && history != nullptr) {
+    (void)history->MarkEnqueueFailed(
+        {new_id,
+         nlohmann::json{{"message", std::string(r.status().message())}, {"code", "RETRY_FAILED"}}
+             .dump(),
+         clock_.Now()});
+  }
+  if (!r.ok()) return r.status();
+  return Get(r->id, request.workspace_id(), v1::EXECUTION_VIEW_BASIC, out);
 }
 
 absl::Status QueueServiceImpl::Stats(const v1::GetQueueStatsRequest& request,
@@ -328,6 +630,10 @@ void QueueServiceImpl::Housekeep(const std::string& owner) {
   }
   for (RedisQueue* q : queues) {
     absl::StatusOr<HousekeepingResult> r = q->Housekeep(owner);
+    if (r.ok() && options_.store != nullptr) {
+      service::RecordHousekeeping(*options_.store, r->stall_failed_ids, r->timed_out_ids,
+                                  r->cancelled_ids);
+    }
     if (r.ok() && options_.metrics != nullptr) {
       options_.metrics->Housekept(q->options().name, r->requeued, r->stall_failed, r->timed_out);
     }
@@ -426,9 +732,7 @@ grpc::ServerUnaryReactor* QueueServiceImpl::GetExecution(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* QueueServiceImpl::ListExecutions(grpc::CallbackServerContext* context,
                                                            const v1::ListExecutionsRequest* request,
                                                            v1::ListExecutionsResponse* response) {
-  return Done(context, absl::UnimplementedError(
-                           "ListExecutions reads the execution history in PostgreSQL, which this "
-                           "server does not have yet; use GetExecution by id"));
+  return Done(context, List(*request, *response));
 }
 
 grpc::ServerUnaryReactor* QueueServiceImpl::CancelExecution(

@@ -23,6 +23,7 @@
 #include "libs/common/clock.h"
 #include "libs/common/redis/redis_client.h"
 #include "libs/queue/redis_queue.h"
+#include "libs/store/execution_store.h"
 #include "ndx/v1/queue_service.grpc.pb.h"
 #include "services/queue/job_payload.h"
 #include "services/queue/queue_metrics.h"
@@ -41,7 +42,10 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
     // The queue of direct-mode executions (use_queue=false), run by the runners embedded in
     // ndx-queue; "" = direct mode disabled (UNIMPLEMENTED).
     std::string direct_queue;
-    QueueMetrics* metrics = nullptr;           // optional; must outlive the service
+    QueueMetrics* metrics = nullptr;  // optional; must outlive the service
+    // The execution history (PostgreSQL, or its outbox); optional. The row exists before the job
+    // can run; GetExecution adds the node executions; ListExecutions reads it.
+    store::ExecutionStore* store = nullptr;
     absl::Duration max_wait = absl::Hours(1);  // WaitExecution without a timeout or deadline
     absl::Duration wait_poll = absl::Milliseconds(20);
   };
@@ -96,6 +100,7 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
   absl::Status Cancel(const v1::CancelExecutionRequest& request, v1::Execution& out);
   absl::Status Retry(const v1::RetryExecutionRequest& request, v1::Execution& out);
   absl::Status Stats(const v1::GetQueueStatsRequest& request, v1::GetQueueStatsResponse& out);
+  absl::Status List(const v1::ListExecutionsRequest& request, v1::ListExecutionsResponse& out);
   void WaiterLoop();
 
   redis::RedisPool& pool_;
@@ -113,6 +118,9 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
 
 // Maps the queue's record of a job to the API's Execution (FULL adds trigger data).
 void FillExecution(const JobInfo& info, const std::string& queue, v1::ExecutionView view,
+                   v1::Execution& out);
+// Maps a history row (and its node runs) to the API's Execution.
+void FillExecution(const store::ExecutionRecord& record, v1::ExecutionView view,
                    v1::Execution& out);
 
 }  // namespace ndx::queue

@@ -3,10 +3,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/common/log.h"
+#include "libs/common/status_macros.h"
 #include "libs/engine/js/js_sandbox.h"
 #include "libs/engine/nodes/builtin_nodes.h"
 #include "libs/engine/workflow.h"
 #include "libs/events/event_json.h"
+#include "libs/service/history.h"
 
 namespace ndx::worker {
 namespace {
@@ -64,13 +66,14 @@ class Observer final : public engine::ExecutionObserver {
   Observer(queue::RedisQueue& queue, WorkerRunner::Run& run, size_t max_output,
            absl::Duration persist_budget,
            std::function<void(const std::string&, const std::string&)> set_current,
-           WorkerMetrics* metrics)
+           WorkerMetrics* metrics, store::ExecutionStore* history)
       : queue_(queue),
         run_(run),
         max_output_(max_output),
         budget_(persist_budget),
         set_current_(std::move(set_current)),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        history_(history) {}
 
   void OnNodeStarted(const engine::NodeRun& run) override {
     set_current_(run.node->id, run.node->name);
@@ -88,14 +91,16 @@ class Observer final : public engine::ExecutionObserver {
               {"activeConnections", active_connections}};
     if (run.iteration >= 0) e.data["iteration"] = run.iteration;
     if (metrics_ != nullptr) metrics_->NodeRun(run.node->type, "completed", duration);
-    return Send(events::ToJson(e, max_output_), run.key, checkpoint.dump(), "");
+    NDX_RETURN_IF_ERROR(Send(events::ToJson(e, max_output_), run.key, checkpoint.dump(), ""));
+    return Record(run, store::NodeStatus::kSuccess, output.dump(), "", duration);
   }
 
   absl::Status OnNodeSkipped(const engine::NodeRun& run, absl::string_view reason,
                              const Json& checkpoint) override {
     events::Event e = Base(events::kNodeSkipped, run);
     e.data = {{"reason", std::string(reason)}};
-    return Send(events::ToJson(e), run.key, checkpoint.dump(), "");
+    NDX_RETURN_IF_ERROR(Send(events::ToJson(e), run.key, checkpoint.dump(), ""));
+    return Record(run, store::NodeStatus::kSkipped, "", "", absl::ZeroDuration());
   }
 
   void OnNodeFailed(const engine::NodeRun& run, const absl::Status& error,
@@ -105,7 +110,9 @@ class Observer final : public engine::ExecutionObserver {
     e.error = events::EventError{err.value("message", ""), err.value("code", ""), run.node->id};
     e.data = {{"duration", absl::ToInt64Milliseconds(duration)}, {"error", err}};
     if (metrics_ != nullptr) metrics_->NodeRun(run.node->type, "failed", duration);
-    (void)Send(events::ToJson(e), "", "", "");
+    if (Send(events::ToJson(e), "", "", "").ok()) {
+      (void)Record(run, store::NodeStatus::kError, "", err.dump(), duration);
+    }
   }
 
   void OnNodeRetrying(const engine::NodeRun& run, int attempt, absl::Duration delay,
@@ -133,6 +140,35 @@ class Observer final : public engine::ExecutionObserver {
     e.node_name = run.node->name;
     e.node_type = run.node->type;
     return e;
+  }
+
+  // Writes the node run to the history (after Redis). A stale epoch stops the run.
+  absl::Status Record(const engine::NodeRun& run, store::NodeStatus status,
+                      const std::string& output, const std::string& error,
+                      absl::Duration duration) {
+    if (history_ == nullptr) return absl::OkStatus();
+    const absl::Time now = absl::Now();
+    const absl::Status s = history_->RecordNodeRun({.execution_id = run_.held.id,
+                                                    .epoch = run_.held.epoch,
+                                                    .run_key = run.key,
+                                                    .node_id = run.node->id,
+                                                    .node_name = run.node->name,
+                                                    .node_type = run.node->type,
+                                                    .status = status,
+                                                    .attempt = run_.attempt,
+                                                    .run_index = std::max(run.iteration, 0),
+                                                    .output_json = output,
+                                                    .error_json = error,
+                                                    .started_at = now - duration,
+                                                    .finished_at = now});
+    if (store::IsStaleEpoch(s)) {
+      run_.lease_lost = true;
+      run_.token.Cancel(absl::AbortedError("lease lost (the history has a newer attempt)"));
+      return s;
+    }
+    if (!s.ok())
+      log::Warn("history: node run not recorded", {{"execution", run_.held.id}, {"error", s}});
+    return absl::OkStatus();
   }
 
   absl::Status Send(const std::string& event, const std::string& key, const std::string& checkpoint,
@@ -166,6 +202,7 @@ class Observer final : public engine::ExecutionObserver {
   const absl::Duration budget_;
   std::function<void(const std::string&, const std::string&)> set_current_;
   WorkerMetrics* metrics_;
+  store::ExecutionStore* history_;
 };
 
 }  // namespace
@@ -398,6 +435,10 @@ void WorkerRunner::HousekeepLoop() {
       }
     }
     absl::StatusOr<queue::HousekeepingResult> r = queue_.Housekeep(options_.worker_id);
+    if (r.ok() && options_.store != nullptr) {
+      service::RecordHousekeeping(*options_.store, r->stall_failed_ids, r->timed_out_ids,
+                                  r->cancelled_ids);
+    }
     if (r.ok() && r->requeued + r->stall_failed + r->timed_out > 0) {
       log::Info("housekeeping", {{"requeued_stalled", r->requeued},
                                  {"failed_stalled", r->stall_failed},
@@ -465,6 +506,28 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
     return forget();
   }
 
+  // The history, unless the workflow opts out (saveExecutionToDatabase: false).
+  store::ExecutionStore* history =
+      options_.store != nullptr && service::SaveToHistory(job.payload) ? options_.store : nullptr;
+  if (history != nullptr) {
+    const absl::Status s = history->StartAttempt({.execution_id = job.id,
+                                                  .epoch = job.epoch,
+                                                  .attempt = job.attempt,
+                                                  .worker_id = options_.worker_id,
+                                                  .claimed_at = run->started_at});
+    if (store::IsStaleEpoch(s)) return forget();
+    if (!s.ok()) log::Warn("history: attempt not recorded", {{"execution", job.id}, {"error", s}});
+  }
+  auto finish_history = [&](store::ExecutionStatus status, const std::string& error) {
+    if (history == nullptr) return;
+    const absl::Status s = history->FinishExecution({.execution_id = job.id,
+                                                     .epoch = job.epoch,
+                                                     .status = status,
+                                                     .error_json = error,
+                                                     .finished_at = clock_.Now()});
+    if (!s.ok()) log::Warn("history: end not recorded", {{"execution", job.id}, {"error", s}});
+  };
+
   engine::RunRequest request;
   request.workflow = &*workflow;
   request.trigger_node_id = StrOr(payload, "triggerNodeId");
@@ -487,7 +550,7 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
         run->current_node_id = id;
         run->current_node_name = name;
       },
-      options_.metrics);
+      options_.metrics, history);
   std::string outcome = "completed";
   const engine::RunResult result = engine_.Run(request, observer);
   const queue::JobRef ref{job.id, job.epoch};
@@ -504,6 +567,11 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
       absl::StatusOr<std::vector<queue::CompleteOutcome>> r =
           Persist([&] { return queue_.Complete(absl::MakeConstSpan(&c, 1)); }, persist);
       if (r.ok() && (*r)[0] == queue::CompleteOutcome::kCancelled) outcome = "cancelled";
+      if (r.ok() && (*r)[0] == queue::CompleteOutcome::kCompleted) {
+        finish_history(store::ExecutionStatus::kSuccess, "");
+      } else if (r.ok() && (*r)[0] == queue::CompleteOutcome::kCancelled) {
+        finish_history(store::ExecutionStatus::kCancelled, "");
+      }
       absl::MutexLock lock(&mu_);
       if (r.ok() && (*r)[0] == queue::CompleteOutcome::kCompleted) counters_.processed++;
       break;
@@ -520,6 +588,11 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
       absl::StatusOr<queue::FailOutcome> r = Persist(
           [&] { return queue_.Fail(ref, err.dump(), result.transient, fail_events); }, persist);
       outcome = r.ok() && r->kind == queue::FailOutcome::Kind::kRetrying ? "retrying" : "failed";
+      if (r.ok() && r->kind == queue::FailOutcome::Kind::kFailed) {
+        finish_history(store::ExecutionStatus::kError, err.dump());
+      } else if (r.ok() && r->kind == queue::FailOutcome::Kind::kCancelled) {
+        finish_history(store::ExecutionStatus::kCancelled, "");
+      }
       absl::MutexLock lock(&mu_);
       if (r.ok() && r->kind == queue::FailOutcome::Kind::kRetrying) counters_.retried++;
       if (r.ok() && r->kind == queue::FailOutcome::Kind::kFailed) counters_.failed++;
@@ -535,7 +608,11 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
                   {"nodeId", result.failed_node_id}};
       queue::FailEvents events = fail_events;
       events.timed_out = true;
-      (void)Persist([&] { return queue_.Fail(ref, err.dump(), false, events); }, persist);
+      absl::StatusOr<queue::FailOutcome> r =
+          Persist([&] { return queue_.Fail(ref, err.dump(), false, events); }, persist);
+      if (r.ok() && r->kind == queue::FailOutcome::Kind::kTimedOut) {
+        finish_history(store::ExecutionStatus::kTimeout, err.dump());
+      }
       outcome = "timed_out";
       absl::MutexLock lock(&mu_);
       counters_.failed++;
@@ -555,7 +632,8 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
         (void)Persist([&] { return queue_.Release(absl::MakeConstSpan(&ref, 1)); }, persist);
         outcome = "released";
       } else if (run->user_cancelled) {
-        (void)Persist([&] { return queue_.AckCancel(ref); }, persist);
+        absl::StatusOr<bool> acked = Persist([&] { return queue_.AckCancel(ref); }, persist);
+        if (acked.ok() && *acked) finish_history(store::ExecutionStatus::kCancelled, "");
         outcome = "cancelled";
       }
       break;

@@ -38,6 +38,7 @@
 #include "libs/engine/engine.h"
 #include "libs/engine/http/http_client.h"
 #include "libs/queue/redis_queue.h"
+#include "libs/store/execution_store.h"
 #include "services/worker/worker_metrics.h"
 
 namespace ndx::worker {
@@ -51,6 +52,10 @@ struct WorkerOptions {
   size_t max_event_output_bytes = 64 << 10;         // node-completed events carry at most this
   engine::EngineOptions engine;
   WorkerMetrics* metrics = nullptr;  // optional; must outlive the runner
+  // The execution history (PostgreSQL, or its Redis outbox); optional; must outlive the runner.
+  // Written after Redis (the source of truth while an execution runs): a failed history write is
+  // logged, except a stale epoch, which stops the run like a lost lease.
+  store::ExecutionStore* store = nullptr;
 };
 
 // A snapshot for WorkerService.GetStatus.

@@ -17,6 +17,20 @@ absl::Status WorkerServer::Start() {
   metrics_ = std::make_unique<WorkerMetrics>(*registry_);
   metrics_->SetSlots(0, config_.concurrency);
   options.metrics = metrics_.get();
+  absl::StatusOr<std::unique_ptr<pg::PgPool>> history_pg =
+      pg::PgPool::Create({.conninfo = config_.common.database_url,
+                          .size = std::max(2, config_.concurrency),
+                          .connect_timeout = absl::Seconds(2),
+                          .acquire_timeout = absl::Seconds(5)});
+  if (!history_pg.ok()) return history_pg.status();
+  history_pg_ = *std::move(history_pg);
+  history_ = std::make_unique<service::History>(
+      *history_pg_, *pool_,
+      service::History::Options{
+          .outbox_max = config_.common.outbox_max,
+          .retention = absl::Hours(24) * config_.common.history_retention_days});
+  history_->Start();
+  options.store = &history_->store();
   runner_ =
       std::make_unique<WorkerRunner>(*pool_, config_.common.redis, options, common::RealClock());
   service_ = std::make_unique<WorkerServiceImpl>(*runner_, config_.common.queue);
@@ -39,6 +53,7 @@ void WorkerServer::Shutdown(absl::Duration grace) {
   if (shut_down_ || runtime_ == nullptr) return;
   shut_down_ = true;
   const std::vector<std::string> released = runner_->Shutdown(grace);
+  if (history_ != nullptr) history_->Stop();
   if (!released.empty()) {
     log::Info("handed executions back to the queue", {{"count", released.size()}});
   }

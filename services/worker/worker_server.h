@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "libs/common/redis/redis_client.h"
 #include "libs/config/service_config.h"
+#include "libs/service/history.h"
 #include "libs/service/service_runtime.h"
 #include "services/worker/worker_runner.h"
 #include "services/worker/worker_service.h"
@@ -37,6 +38,8 @@ class WorkerServer {
 
  private:
   config::WorkerConfig config_;
+  std::unique_ptr<pg::PgPool> history_pg_;
+  std::unique_ptr<service::History> history_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<WorkerMetrics> metrics_;
   std::unique_ptr<redis::RedisPool> pool_;

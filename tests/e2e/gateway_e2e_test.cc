@@ -290,8 +290,10 @@ TEST_F(GatewayE2eTest, CreateGetProgressAndTheExecutionReallyRuns) {
   const Json done = WaitStatus(id, "SUCCESS");
   EXPECT_EQ(done["state"], "completed");
   EXPECT_TRUE(done["finishedAt"].is_string());
-  // TODO(lead): assert done["nodeExecutions"] once ndx-queue's GetExecution fills
-  // node_executions (today it returns none while the history store has not landed).
+  // Node executions come from the history in PostgreSQL.
+  ASSERT_TRUE(done["nodeExecutions"].is_array()) << done.dump();
+  ASSERT_FALSE(done["nodeExecutions"].empty()) << done.dump();
+  for (const Json& n : done["nodeExecutions"]) EXPECT_EQ(n["status"], "SUCCESS") << n.dump();
   Reply progress = Call("GET", "/api/executions/" + id + "/progress");
   ASSERT_EQ(progress.status, 200);
   EXPECT_EQ(progress.json()["data"]["progress"], 100);
@@ -389,10 +391,13 @@ TEST_F(GatewayE2eTest, ErrorsNameTheFieldAndMapStatuses) {
   Reply big = Call("POST", "/api/executions", a_, std::string(70000, ' '));
   EXPECT_EQ(big.status, 413);
   EXPECT_EQ(Call("GET", "/api/executions/00000000-0000-4000-8000-000000000000").status, 404);
-  // ListExecutions is UNIMPLEMENTED in ndx-queue until the history store lands: 501, mapped as is.
+  // The list comes from the history in PostgreSQL, newest first, with NodeDrop's pagination.
   Reply list = Call("GET", "/api/executions?page=1&limit=10");
-  EXPECT_EQ(list.status, 501) << list.body;
-  EXPECT_EQ(Call("GET", "/api/executions/queue/failed").status, 501);
+  ASSERT_EQ(list.status, 200) << list.body;
+  EXPECT_TRUE(list.json()["data"].is_array());
+  EXPECT_TRUE(list.json()["pagination"].contains("total")) << list.body;
+  EXPECT_EQ(Call("GET", "/api/executions/queue/failed").status, 200);
+  // No delete rpc in QueueService yet.
   EXPECT_EQ(Call("DELETE", "/api/executions/x1").status, 501);
 }
 

@@ -223,6 +223,29 @@ TEST_F(WorkerChaosTest, KilledWorkersLoseNothingAndRepeatNoCheckpointedNode) {
     }
     EXPECT_EQ(node_completed.size(), static_cast<size_t>(kHttpNodes + 1)) << id;
   }
+  // The history in PostgreSQL converges to the same: every execution SUCCESS, one row per node
+  // (rows are keyed by run, so a repeated in-flight call leaves no second row).
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        for (const std::string& id : ids) {
+          absl::StatusOr<v1::Execution> e = Get(id);
+          if (!e.ok() || e->node_executions_size() != kHttpNodes + 1) return false;
+        }
+        return true;
+      },
+      absl::Seconds(30), absl::Milliseconds(200)));
+  {
+    grpc::ClientContext ctx;
+    v1::ListExecutionsRequest lreq;
+    lreq.set_workflow_id("wf-chaos");
+    lreq.add_states(v1::EXECUTION_STATE_COMPLETED);
+    lreq.set_page_size(100);
+    v1::ListExecutionsResponse page;
+    ASSERT_TRUE(stub_->ListExecutions(&ctx, lreq, &page).ok());
+    EXPECT_EQ(page.total_size(), kExecutions);
+    EXPECT_EQ(page.executions_size(), 100);
+    EXPECT_FALSE(page.next_page_token().empty());
+  }
   const std::map<std::string, int> calls = sink.counts();
   int repeated = 0;
   for (const std::string& id : ids) {

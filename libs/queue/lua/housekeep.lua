@@ -5,7 +5,8 @@
 -- writes are accepted any more, and it is told through the cancel channel).
 -- KEYS[1]: queue prefix
 -- ARGV: now_ms, owner, interval_ms, max_stalls, completion_ttl_s, keep_count, batch, force (0|1)
--- Returns {ran (0|1), promoted, requeued, stall_failed, timed_out, cancelled}
+-- Returns {ran (0|1), promoted, requeued, stall_failed, timed_out, cancelled, stall_failed_ids,
+--          timed_out_ids, cancelled_ids}
 local p = KEYS[1]
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[3])
@@ -15,11 +16,12 @@ local keep = tonumber(ARGV[6])
 local batch = tonumber(ARGV[7])
 if ARGV[8] ~= '1' then
   if not redis.call('SET', p .. 'hk', ARGV[2], 'NX', 'PX', interval) then
-    return {0, 0, 0, 0, 0, 0}
+    return {0, 0, 0, 0, 0, 0, {}, {}, {}}
   end
 end
 local promoted = promote_due(p, now, batch)
 local requeued, stall_failed, timed_out, cancelled = 0, 0, 0, 0
+local failed_ids, timed_out_ids, cancelled_ids = {}, {}, {}
 local expired = redis.call('ZRANGEBYSCORE', p .. 'active', '-inf', now, 'LIMIT', 0, batch)
 for _, id in ipairs(expired) do
   local jk = job_key(p, id)
@@ -32,6 +34,7 @@ for _, id in ipairs(expired) do
     queue_event(p, id, 'cancelled', now, ttl, nil, nil)
     finish(p, id, 'x', 'cancelled', now, ttl, nil)
     cancelled = cancelled + 1
+    cancelled_ids[#cancelled_ids + 1] = id
   else
     redis.call('HINCRBY', jk, 'ep', 1)
     local sc = redis.call('HINCRBY', jk, 'sc', 1)
@@ -41,6 +44,7 @@ for _, id in ipairs(expired) do
       queue_event(p, id, 'failed', now, ttl, err, nil)
       finish(p, id, 'f', 'failed', now, ttl, err)
       stall_failed = stall_failed + 1
+      failed_ids[#failed_ids + 1] = id
     else
       redis.call('HDEL', jk, 'ls', 'dl', 'wk')
       push_wait(p, id, (parse_opts(v[2])), now)
@@ -61,6 +65,7 @@ for _, id in ipairs(late) do
     finish(p, id, 't', 'timedout', now, ttl, err)
     redis.call('PUBLISH', p .. 'cancel', id)
     timed_out = timed_out + 1
+    timed_out_ids[#timed_out_ids + 1] = id
   else
     redis.call('ZREM', p .. 'deadlines', id)
   end
@@ -68,4 +73,5 @@ end
 if stall_failed > 0 then trim(p, 'failed', now, ttl, keep) end
 if timed_out > 0 then trim(p, 'timedout', now, ttl, keep) end
 if cancelled > 0 then trim(p, 'cancelled', now, ttl, keep) end
-return {1, promoted, requeued, stall_failed, timed_out, cancelled}
+return {1, promoted, requeued, stall_failed, timed_out, cancelled, failed_ids, timed_out_ids,
+        cancelled_ids}
