@@ -16,6 +16,20 @@ History::History(pg::PgPool& pg, redis::RedisPool& redis, Options options)
 
 History::~History() { Stop(); }
 
+absl::StatusOr<std::unique_ptr<History>> History::Create(const std::string& database_url,
+                                                         int pool_size, redis::RedisPool& redis,
+                                                         Options options) {
+  absl::StatusOr<std::unique_ptr<pg::PgPool>> pool =
+      pg::PgPool::Create({.conninfo = database_url,
+                          .size = std::max(2, pool_size),
+                          .connect_timeout = absl::Seconds(2),
+                          .acquire_timeout = absl::Seconds(5)});
+  if (!pool.ok()) return pool.status();
+  auto history = std::make_unique<History>(**pool, redis, options);
+  history->owned_pg_ = *std::move(pool);
+  return history;
+}
+
 void History::Start() {
   if (thread_.joinable()) return;
   thread_ = std::thread([this] { Run(); });

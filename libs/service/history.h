@@ -39,6 +39,12 @@ class History {
   History(pg::PgPool& pg, redis::RedisPool& redis, Options options);
   ~History();
 
+  // A History with its own PostgreSQL pool of `pool_size` connections to `database_url`.
+  // INVALID_ARGUMENT when the URL cannot be used. `redis` must outlive the result.
+  static absl::StatusOr<std::unique_ptr<History>> Create(const std::string& database_url,
+                                                         int pool_size, redis::RedisPool& redis,
+                                                         Options options);
+
   void Start();
   void Stop();
 
@@ -50,6 +56,7 @@ class History {
  private:
   void Run();
 
+  std::unique_ptr<pg::PgPool> owned_pg_;  // set by Create()
   pg::PgPool& pg_;
   const Options options_;
   std::unique_ptr<store::PostgresExecutionStore> postgres_;

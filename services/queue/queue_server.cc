@@ -22,18 +22,13 @@ absl::Status QueueServer::Start() {
   options.metrics = metrics_.get();
   // The execution history: migrations at start (retried while PostgreSQL is down), outbox drainer,
   // retention.
-  absl::StatusOr<std::unique_ptr<pg::PgPool>> history_pg =
-      pg::PgPool::Create({.conninfo = config_.common.database_url,
-                          .size = 8,
-                          .connect_timeout = absl::Seconds(2),
-                          .acquire_timeout = absl::Seconds(5)});
-  if (!history_pg.ok()) return history_pg.status();
-  history_pg_ = *std::move(history_pg);
-  history_ = std::make_unique<service::History>(
-      *history_pg_, *pool_,
+  absl::StatusOr<std::unique_ptr<service::History>> history = service::History::Create(
+      config_.common.database_url, 8, *pool_,
       service::History::Options{
           .outbox_max = config_.common.outbox_max,
           .retention = absl::Hours(24) * config_.common.history_retention_days});
+  if (!history.ok()) return history.status();
+  history_ = *std::move(history);
   history_->Start();
   options.store = &history_->store();
   if (config_.direct_slots > 0) {

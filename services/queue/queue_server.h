@@ -45,7 +45,6 @@ class QueueServer {
  private:
   config::QueueConfig config_;
   WorkflowValidator validator_;
-  std::unique_ptr<pg::PgPool> history_pg_;
   std::unique_ptr<service::History> history_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<QueueMetrics> metrics_;

@@ -76,8 +76,6 @@ std::string wf_id_or_new(const v1::ExecuteWorkflowRequest& r) {
   return "new";  // NodeDrop's id for an unsaved workflow
 }
 
-bool SaveToHistoryPayload(const std::string& payload) { return service::SaveToHistory(payload); }
-
 v1::ExecutionState StateOfStatus(store::ExecutionStatus s) {
   switch (s) {
     case store::ExecutionStatus::kRunning:
@@ -231,19 +229,7 @@ void FillExecution(const JobInfo& info, const std::string& queue, v1::ExecutionV
       out.set_trigger_data_json(payload["triggerData"].dump());
     }
   }
-  if (!info.error_json.empty()) {
-    const Json err = Json::parse(info.error_json, nullptr, false);
-    v1::ExecutionError* e = out.mutable_error();
-    if (err.is_object()) {
-      e->set_message(StringOr(err, "message"));
-      e->set_code(StringOr(err, "code"));
-      e->set_node_id(StringOr(err, "nodeId"));
-      e->set_node_name(StringOr(err, "nodeName"));
-      e->set_transient(err.value("transient", false));
-    } else {
-      e->set_message(info.error_json);
-    }
-  }
+  if (!info.error_json.empty()) FillError(info.error_json, out.mutable_error());
 }
 
 struct QueueServiceImpl::Waiter {
@@ -547,7 +533,7 @@ absl::Status QueueServiceImpl::Retry(const v1::RetryExecutionRequest& request, v
                                ? ""
                                : absl::StrCat(request.workspace_id(), ":", request.request_id());
   const std::string new_id = NewExecutionId();
-  const bool save = SaveToHistoryPayload(found.second.payload);
+  const bool save = service::SaveToHistory(found.second.payload);
   store::ExecutionStore* history = save ? options_.store : nullptr;
   if (history != nullptr) {
     const nlohmann::json p = nlohmann::json::parse(found.second.payload, nullptr, false);

@@ -38,7 +38,6 @@ class WorkerServer {
 
  private:
   config::WorkerConfig config_;
-  std::unique_ptr<pg::PgPool> history_pg_;
   std::unique_ptr<service::History> history_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<WorkerMetrics> metrics_;
