@@ -409,6 +409,38 @@ TEST_F(QueueTest, FinishedStateExpiresAndIndexesAreTrimmed) {
   EXPECT_THAT(short_q->Get("gone"), StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(QueueTest, JobsThatExpireWhileWaitingLeaveNothingBehind) {
+  auto q = MakeQueue(QueueOptions{.state_ttl = absl::Seconds(1)});
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < 500; ++i) jobs.push_back(Job(absl::StrCat("e", i), i % 3));
+  NewJob later = Job("later");
+  later.run_at = clock_.Now() + absl::Hours(1);
+  jobs.push_back(later);
+  ASSERT_THAT(q->Enqueue(jobs), IsOk());
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Cmd({"EXISTS", q->prefix() + "j:e0"})->integer() == 0;
+      },
+      absl::Seconds(5)));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return Cmd({"EXISTS", q->prefix() + "j:later"})->integer() == 0;
+      },
+      absl::Seconds(5)));
+  // Housekeeping sweeps the indexes a batch at a time.
+  for (int i = 0; i < 10; ++i) ASSERT_THAT(q->Housekeep("hk", true), IsOk());
+  EXPECT_EQ(Cmd({"ZCARD", q->prefix() + "wait"})->integer(), 0);
+  EXPECT_EQ(Cmd({"ZCARD", q->prefix() + "delayed"})->integer(), 0);
+  absl::StatusOr<QueueStats> s = q->Stats();
+  EXPECT_EQ(s->waiting, 0);
+  EXPECT_EQ(s->oldest_waiting, absl::ZeroDuration());
+  // And no band keeps counting them.
+  absl::StatusOr<redis::RedisReply> bands = Cmd({"HGETALL", q->prefix() + "bands"});
+  for (size_t i = 1; i < bands->elements().size(); i += 2) {
+    EXPECT_EQ(bands->elements()[i].str(), "0");
+  }
+}
+
 TEST_F(QueueTest, WaitingJobsHaveTheStateTtl) {
   auto q = MakeQueue(QueueOptions{.state_ttl = absl::Seconds(600)});
   ASSERT_THAT(q->Enqueue({Job("j")}), IsOk());

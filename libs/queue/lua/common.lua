@@ -81,6 +81,31 @@ local function finish(p, id, state, index, now, ttl, err)
   redis.call('EXPIRE', p .. 'ev:' .. id, ttl)
 end
 
+-- Removes, from a wait or delayed index, entries whose job hash has expired (it waited longer than
+-- the state TTL), scanning at most about `count` entries per call from a cursor kept in
+-- <p>sweep:<index>, so that repeated calls cover the whole index and no index keeps memory for
+-- jobs that are gone. Returns how many it removed.
+local function sweep(p, index, count)
+  local ck = p .. 'sweep:' .. index
+  local cursor = redis.call('GET', ck) or '0'
+  local r = redis.call('ZSCAN', p .. index, cursor, 'COUNT', count)
+  local items = r[2]
+  local removed = 0
+  for i = 1, #items, 2 do
+    local id = items[i]
+    if redis.call('EXISTS', job_key(p, id)) == 0 then
+      redis.call('ZREM', p .. index, id)
+      if index == 'wait' then
+        local pr = math.floor(tonumber(items[i + 1]) / FIFO_SPAN) - 1000
+        redis.call('HINCRBY', p .. 'bands', pr, -1)
+      end
+      removed = removed + 1
+    end
+  end
+  if r[1] == '0' then redis.call('DEL', ck) else redis.call('SET', ck, r[1]) end
+  return removed
+end
+
 -- Trims a finished index by age (older than ttl) and count (keep at most `keep`).
 local function trim(p, index, now, ttl, keep)
   redis.call('ZREMRANGEBYSCORE', p .. index, '-inf', now - ttl * 1000)

@@ -1,5 +1,6 @@
 -- Housekeeping, run by every consumer and queue process; the hk lease lets one of them do it per
--- interval. Promotes due delayed jobs, recovers jobs whose lease lapsed (back to wait, or failed
+-- interval. Sweeps the wait and delayed indexes of jobs whose state expired, promotes due delayed
+-- jobs, recovers jobs whose lease lapsed (back to wait, or failed
 -- past the stall limit; cancelling ones become cancelled), and ends jobs past their deadline as
 -- timed out even when the worker holding them never answers (its epoch is bumped, so none of its
 -- writes are accepted any more, and it is told through the cancel channel).
@@ -70,6 +71,8 @@ for _, id in ipairs(late) do
     redis.call('ZREM', p .. 'deadlines', id)
   end
 end
+sweep(p, 'wait', batch)
+sweep(p, 'delayed', batch)
 if stall_failed > 0 then trim(p, 'failed', now, ttl, keep) end
 if timed_out > 0 then trim(p, 'timedout', now, ttl, keep) end
 if cancelled > 0 then trim(p, 'cancelled', now, ttl, keep) end
