@@ -1,0 +1,389 @@
+// ndx-bench: benchmarks of ndx against the system it replaces (bench/README.md).
+//
+//   ndx-bench queue [--flags]
+//
+// starts its own redis-server (no persistence) and ndx-queue on free loopback ports, then, `--runs`
+// times, measures ndx's queue and BullMQ 5 (bench/peers/bullmq/bench.js, run with Node) against
+// that same server, one measurement type after the other (FLUSHALL between phases), and prints one
+// table per run: measurement, ndx, BullMQ, ratio, target, pass/FAIL. Exit status 0 when every
+// target is met in every run, 3 when one is missed, 1 on errors.
+#include <signal.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "bench/bullmq_peer.h"
+#include "bench/queue_bench.h"
+#include "bench/report.h"
+#include "bench/workload.h"
+#include "libs/common/status_macros.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/grpc_probe.h"
+#include "tests/testing/redis_server.h"
+
+#ifndef NDX_QUEUE_BINARY
+#define NDX_QUEUE_BINARY "ndx-queue"
+#endif
+#ifndef NDX_SOURCE_DIR
+#define NDX_SOURCE_DIR "."
+#endif
+
+// Sizes. The defaults fit a 2-core machine (Redis, ndx and the load driver share it) and keep
+// `ndx-bench queue` at about 5 minutes.
+ABSL_FLAG(int64_t, jobs, 100000, "pre-filled jobs of the enqueue-bulk and processing phases");
+ABSL_FLAG(int, batch, 100, "jobs per Enqueue call (ndx) and per addBulk call (BullMQ)");
+ABSL_FLAG(int, enqueue_threads, 2, "ndx bulk enqueue: threads, one Redis connection each");
+ABSL_FLAG(int, consumers, 2, "ndx processing and latency: consumer threads");
+ABSL_FLAG(int, claim_batch, 100, "ndx processing and latency: jobs per Claim / Complete call");
+ABSL_FLAG(int64_t, grpc_jobs, 20000, "single enqueues with --inflight calls outstanding");
+ABSL_FLAG(int64_t, sequential_jobs, 5000, "single enqueues, one at a time");
+ABSL_FLAG(int, inflight, 16, "single enqueue: calls outstanding (gRPC for ndx, add for BullMQ)");
+ABSL_FLAG(double, rate, 2000, "latency phase: jobs per second");
+ABSL_FLAG(int, latency_seconds, 10, "latency phase: duration");
+ABSL_FLAG(int64_t, memory_jobs, 20000, "memory phase: waiting jobs");
+ABSL_FLAG(int, memory_ttl_seconds, 2, "memory phase: ndx state TTL, to watch the jobs expire");
+ABSL_FLAG(std::string, bullmq_process, "1x16,1x64,1x256,2x64,2x256",
+          "BullMQ processing settings tried, PROCSxCONCURRENCY (worker processes x Worker "
+          "concurrency); the best is compared");
+ABSL_FLAG(std::string, bullmq_bulk_inflight, "1,4",
+          "BullMQ bulk enqueue: addBulk calls outstanding, tried in turn; the best is compared");
+ABSL_FLAG(int, bullmq_latency_concurrency, 64, "BullMQ latency phase: Worker concurrency");
+ABSL_FLAG(int, runs, 2, "how many times the whole comparison runs");
+ABSL_FLAG(std::string, phases, "throughput,single,latency,memory,evalsha",
+          "phases to run: throughput (bulk enqueue, then processing of those jobs), single "
+          "(single-request enqueue), latency, memory, evalsha (redis-benchmark)");
+ABSL_FLAG(bool, skip_bullmq, false, "measure ndx only");
+ABSL_FLAG(std::string, node, "node", "the Node 20 binary");
+ABSL_FLAG(std::string, peer_dir, NDX_SOURCE_DIR "/bench/peers/bullmq",
+          "directory of the BullMQ peer (bench.js, with `npm ci` done)");
+ABSL_FLAG(std::string, ndx_queue, NDX_QUEUE_BINARY, "the ndx-queue binary");
+ABSL_FLAG(std::string, json_out, "", "also write every measurement here, one JSON line each");
+ABSL_FLAG(int, max_minutes, 9, "no new run starts after this many minutes");
+ABSL_FLAG(bool, keep_logs, false,
+          "keep the log directory (ndx-queue, BullMQ peer, payload) after a successful run; it is "
+          "always kept after an error");
+
+namespace ndx::bench {
+namespace {
+
+using Json = nlohmann::json;
+
+void Progress(const std::string& message) {
+  std::fprintf(stderr, "[ndx-bench] %s\n", message.c_str());
+}
+
+std::string LoadAverage() {
+  return std::string(absl::StripTrailingAsciiWhitespace(testing::ReadFile("/proc/loadavg")));
+}
+
+// ndx-queue as a child process, configured by environment variables like in production. The
+// database is never reached by the queue path: any valid PostgreSQL URL will do (its health
+// probe just reports it unreachable).
+class NdxQueueProcess {
+ public:
+  NdxQueueProcess() = default;
+  NdxQueueProcess(const NdxQueueProcess&) = delete;
+  NdxQueueProcess& operator=(const NdxQueueProcess&) = delete;
+  ~NdxQueueProcess() {
+    if (!process_.Running()) return;
+    process_.Signal(SIGTERM);
+    if (!process_.WaitFor(absl::Seconds(10)).ok()) {
+      process_.Signal(SIGKILL);
+      process_.Wait();
+    }
+  }
+
+  absl::Status Start(const std::string& binary, const std::string& redis_url,
+                     const std::string& queue, const std::string& log_dir) {
+    port_ = testing::FreePort();
+    const int metrics_port = testing::FreePort();
+    NDX_RETURN_IF_ERROR(
+        process_.Start({binary}, log_dir + "/ndx-queue.log",
+                       {{"REDIS_URL", redis_url},
+                        {"DATABASE_URL", "postgresql://ndx:ndx@127.0.0.1:1/ndx"},
+                        {"NDX_QUEUE_ADDR", absl::StrCat("127.0.0.1:", port_)},
+                        {"NDX_QUEUE_METRICS_ADDR", absl::StrCat("127.0.0.1:", metrics_port)},
+                        {"NDX_QUEUE", queue},
+                        {"NDX_LOG_LEVEL", "warn"}}));
+    // Up when it answers a health check, whatever the answer.
+    const bool up = testing::WaitUntil(
+        [&] {
+          return !process_.Running() ||
+                 testing::CheckHealth(target(), "", absl::Milliseconds(200)).ok();
+        },
+        absl::Seconds(20), absl::Milliseconds(50));
+    if (!up || !process_.Running()) {
+      return absl::InternalError(absl::StrCat("ndx-queue (", binary, ") did not come up:\n",
+                                              testing::ReadFile(process_.log_path())));
+    }
+    return absl::OkStatus();
+  }
+
+  std::string target() const { return absl::StrCat("127.0.0.1:", port_); }
+  int pid() const { return process_.pid(); }
+
+ private:
+  testing::ChildProcess process_;
+  int port_ = 0;
+};
+
+absl::StatusOr<std::vector<std::pair<int, int>>> ParseSettings(const std::string& text) {
+  std::vector<std::pair<int, int>> out;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    std::vector<absl::string_view> pc = absl::StrSplit(item, 'x');
+    int procs = 0, concurrency = 0;
+    if (pc.size() != 2 || !absl::SimpleAtoi(pc[0], &procs) ||
+        !absl::SimpleAtoi(pc[1], &concurrency) || procs < 1 || concurrency < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--bullmq_process: \"", item, "\" is not PROCSxCONCURRENCY"));
+    }
+    out.emplace_back(procs, concurrency);
+  }
+  return out;
+}
+
+// Everything one run needs.
+struct Bench {
+  NdxQueueBench* ndx;
+  BullmqPeer* bullmq;  // null with --skip_bullmq
+  NdxQueueProcess* server;
+  int redis_port;
+};
+
+// One run: each measurement type for ndx, then for BullMQ, before the next type (so that load from
+// elsewhere on the machine hits both sides alike).
+absl::StatusOr<std::vector<Json>> RunOnce(const Bench& b) {
+  const std::vector<std::string> phases =
+      absl::StrSplit(absl::GetFlag(FLAGS_phases), ',', absl::SkipEmpty());
+  auto enabled = [&](const char* phase) {
+    return std::find(phases.begin(), phases.end(), phase) != phases.end();
+  };
+  std::vector<Json> records;
+  auto add = [&](absl::StatusOr<Json> r) -> absl::Status {
+    if (!r.ok()) return r.status();
+    Progress(r->dump());
+    records.push_back(*std::move(r));
+    return absl::OkStatus();
+  };
+  auto peer = [&](const std::string& mode, std::vector<std::string> args) -> absl::Status {
+    if (b.bullmq == nullptr) return absl::OkStatus();
+    Progress(absl::StrCat("BullMQ ", mode, " ", absl::StrJoin(args, " ")));
+    NDX_ASSIGN_OR_RETURN(std::vector<Json> rs, b.bullmq->Run(mode, args));
+    for (Json& r : rs) NDX_RETURN_IF_ERROR(add(std::move(r)));
+    return absl::OkStatus();
+  };
+  const std::string jobs = absl::StrCat(absl::GetFlag(FLAGS_jobs));
+  const std::string batch = absl::StrCat(absl::GetFlag(FLAGS_batch));
+  const int inflight = absl::GetFlag(FLAGS_inflight);
+
+  if (enabled("throughput")) {
+    // 1. Enqueue throughput in batches (ndx: RedisQueue::Enqueue; BullMQ: addBulk).
+    Progress("ndx enqueue-bulk");
+    NDX_RETURN_IF_ERROR(add(b.ndx->EnqueueBulk()));
+    // 2. No-op processing of the jobs just enqueued (ndx: Claim + Complete batches).
+    Progress("ndx process");
+    NDX_RETURN_IF_ERROR(add(b.ndx->Process()));
+    NDX_RETURN_IF_ERROR(peer("enqueue-bulk", {"--n", jobs, "--batch", batch, "--inflight",
+                                              absl::GetFlag(FLAGS_bullmq_bulk_inflight)}));
+    NDX_ASSIGN_OR_RETURN(auto settings, ParseSettings(absl::GetFlag(FLAGS_bullmq_process)));
+    for (const auto& [procs, concurrency] : settings) {
+      NDX_RETURN_IF_ERROR(peer("process", {"--n", jobs, "--procs", absl::StrCat(procs),
+                                           "--concurrency", absl::StrCat(concurrency)}));
+    }
+  }
+  if (enabled("single")) {
+    // 3. Single-request enqueue (ndx: ExecuteWorkflow through ndx-queue; BullMQ: Queue.add),
+    // sequential, then `inflight` outstanding.
+    const int64_t sequential = absl::GetFlag(FLAGS_sequential_jobs);
+    const int64_t parallel = absl::GetFlag(FLAGS_grpc_jobs);
+    Progress("ndx enqueue-single over gRPC, sequential");
+    NDX_RETURN_IF_ERROR(
+        add(b.ndx->EnqueueGrpc(b.server->target(), 1, sequential, b.server->pid())));
+    NDX_RETURN_IF_ERROR(
+        peer("enqueue-single", {"--n", absl::StrCat(sequential), "--inflight", "1"}));
+    Progress(absl::StrCat("ndx enqueue-single over gRPC, ", inflight, " in flight"));
+    NDX_RETURN_IF_ERROR(
+        add(b.ndx->EnqueueGrpc(b.server->target(), inflight, parallel, b.server->pid())));
+    NDX_RETURN_IF_ERROR(peer(
+        "enqueue-single", {"--n", absl::StrCat(parallel), "--inflight", absl::StrCat(inflight)}));
+  }
+  if (enabled("latency")) {
+    // 4. Pickup latency at a fixed rate, consumers idle and blocked.
+    Progress("ndx latency");
+    NDX_RETURN_IF_ERROR(add(b.ndx->Latency()));
+    NDX_RETURN_IF_ERROR(
+        peer("latency", {"--rate", absl::StrCat(absl::GetFlag(FLAGS_rate)), "--seconds",
+                         absl::StrCat(absl::GetFlag(FLAGS_latency_seconds)), "--concurrency",
+                         absl::StrCat(absl::GetFlag(FLAGS_bullmq_latency_concurrency))}));
+  }
+  if (enabled("memory")) {
+    // 5. Redis memory per waiting job (and, for ndx, after its TTL).
+    Progress("ndx memory");
+    NDX_RETURN_IF_ERROR(add(b.ndx->Memory()));
+    NDX_RETURN_IF_ERROR(
+        peer("memory", {"--n", absl::StrCat(absl::GetFlag(FLAGS_memory_jobs)), "--batch", batch}));
+  }
+  if (enabled("evalsha")) {
+    // 6. The physical limit: EVALSHA of a script that does nothing.
+    Progress("redis-benchmark EVALSHA");
+    NDX_RETURN_IF_ERROR(b.ndx->control().Command({"FLUSHALL"}).status());
+    for (int pipeline : {1, 16}) {
+      NDX_RETURN_IF_ERROR(add(EvalshaRate(b.ndx->control(), b.redis_port, pipeline)));
+    }
+  }
+  return records;
+}
+
+// Both runs side by side: one line per measurement, the result "pass" only when every run passed.
+std::string FormatSummary(const std::vector<std::vector<ReportRow>>& runs) {
+  std::string out = "| measurement | target |";
+  std::string rule = "|---|---|";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    absl::StrAppend(&out, " run ", i + 1, " ndx | run ", i + 1, " BullMQ | run ", i + 1,
+                    " ratio |");
+    rule += "---|---|---|";
+  }
+  out += " result |\n" + rule + "---|\n";
+  for (const ReportRow& row : runs.front()) {
+    absl::StrAppend(&out, "| ", row.measurement, " | ", row.target, " |");
+    std::string result = row.result;
+    for (const std::vector<ReportRow>& run : runs) {
+      const ReportRow* same = nullptr;
+      for (const ReportRow& r : run) {
+        if (r.measurement == row.measurement) same = &r;
+      }
+      if (same == nullptr) {
+        out += " | | |";
+        continue;
+      }
+      absl::StrAppend(&out, " ", same->ndx, " | ", same->bullmq, " | ", same->ratio, " |");
+      if (same->result == "FAIL") result = "FAIL";
+    }
+    absl::StrAppend(&out, " ", result, " |\n");
+  }
+  return out;
+}
+
+absl::StatusOr<bool> RunQueueBench(const std::string& dir) {
+  const absl::Time began = absl::Now();
+  Progress(absl::StrCat("logs in ", dir, "; load average ", LoadAverage()));
+
+  testing::RedisServer redis;  // loopback, free port, no RDB, no AOF
+  NDX_RETURN_IF_ERROR(redis.Start());
+  NdxBenchOptions options;
+  options.redis_url = redis.url();
+  options.jobs = absl::GetFlag(FLAGS_jobs);
+  options.batch = absl::GetFlag(FLAGS_batch);
+  options.enqueue_threads = absl::GetFlag(FLAGS_enqueue_threads);
+  options.consumers = absl::GetFlag(FLAGS_consumers);
+  options.claim_batch = absl::GetFlag(FLAGS_claim_batch);
+  options.rate = absl::GetFlag(FLAGS_rate);
+  options.latency_time = absl::Seconds(absl::GetFlag(FLAGS_latency_seconds));
+  options.memory_jobs = absl::GetFlag(FLAGS_memory_jobs);
+  options.memory_ttl = absl::Seconds(absl::GetFlag(FLAGS_memory_ttl_seconds));
+  if (options.jobs < 1 || options.batch < 1 || options.enqueue_threads < 1 ||
+      options.consumers < 1 || options.claim_batch < 1 || options.rate <= 0 ||
+      options.memory_jobs < 1 || absl::GetFlag(FLAGS_inflight) < 1) {
+    return absl::InvalidArgumentError("sizes, counts and rates must be positive");
+  }
+
+  // The job, the same bytes for both systems.
+  NDX_ASSIGN_OR_RETURN(std::string payload, WorkflowPayload(options.queue));
+  const std::string payload_file = dir + "/payload.json";
+  {
+    std::ofstream out(payload_file, std::ios::binary);
+    out << payload;
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", payload_file));
+  }
+  Progress(absl::StrCat("job payload: ", payload.size(), " bytes (", payload_file, ")"));
+
+  NdxQueueBench ndx(options, payload);
+  NDX_RETURN_IF_ERROR(ndx.Init());
+  std::unique_ptr<BullmqPeer> bullmq;
+  if (!absl::GetFlag(FLAGS_skip_bullmq)) {
+    bullmq = std::make_unique<BullmqPeer>(
+        BullmqPeer::Options{.node = absl::GetFlag(FLAGS_node),
+                            .script = absl::GetFlag(FLAGS_peer_dir) + "/bench.js",
+                            .redis_port = redis.port(),
+                            .payload_file = payload_file,
+                            .log_dir = dir});
+    NDX_RETURN_IF_ERROR(bullmq->Check());
+  }
+  NdxQueueProcess server;
+  NDX_RETURN_IF_ERROR(
+      server.Start(absl::GetFlag(FLAGS_ndx_queue), redis.url(), options.queue, dir));
+
+  std::ofstream json_out;
+  if (!absl::GetFlag(FLAGS_json_out).empty()) {
+    json_out.open(absl::GetFlag(FLAGS_json_out), std::ios::app);
+    if (!json_out) return absl::InternalError("cannot open --json_out");
+  }
+  std::vector<std::vector<ReportRow>> runs;
+  bool met = true;
+  for (int run = 1; run <= absl::GetFlag(FLAGS_runs); ++run) {
+    if (absl::Now() - began > absl::Minutes(absl::GetFlag(FLAGS_max_minutes))) {
+      Progress(absl::StrCat("stopping before run ", run, ": over --max_minutes"));
+      break;
+    }
+    const std::string load_before = LoadAverage();
+    Progress(absl::StrCat("run ", run, ", load average ", load_before));
+    NDX_ASSIGN_OR_RETURN(std::vector<Json> records,
+                         RunOnce({&ndx, bullmq.get(), &server, redis.port()}));
+    for (Json& r : records) {
+      r["run"] = run;
+      if (json_out.is_open()) json_out << r.dump() << "\n";
+    }
+    std::vector<ReportRow> rows = BuildReport(records);
+    met = met && AllTargetsMet(rows);
+    std::printf("\n### Run %d (load average before: %s; after: %s)\n\n%s\n", run,
+                load_before.c_str(), LoadAverage().c_str(), FormatTable(rows).c_str());
+    std::fflush(stdout);
+    runs.push_back(std::move(rows));
+  }
+  if (runs.size() > 1) {
+    std::printf("### All runs\n\n%s\n", FormatSummary(runs).c_str());
+  }
+  Progress(absl::StrCat("done in ",
+                        absl::FormatDuration(absl::Trunc(absl::Now() - began, absl::Seconds(1)))));
+  return met;
+}
+
+}  // namespace
+}  // namespace ndx::bench
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "ndx-bench queue [--flags]: ndx's queue against BullMQ 5 on one local redis-server "
+      "(bench/README.md)");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() != 2 || std::string(args[1]) != "queue") {
+    std::fprintf(stderr, "usage: ndx-bench queue [--flags]  (--help lists them)\n");
+    return 2;
+  }
+  const std::string dir = ndx::testing::MakeTempDir("ndx-bench");
+  absl::StatusOr<bool> met = ndx::bench::RunQueueBench(dir);
+  if (!met.ok()) {
+    std::fprintf(stderr, "ndx-bench: %s\n(logs in %s)\n", met.status().ToString().c_str(),
+                 dir.c_str());
+    return 1;
+  }
+  if (!absl::GetFlag(FLAGS_keep_logs)) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  return *met ? 0 : 3;
+}
