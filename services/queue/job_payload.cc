@@ -118,7 +118,7 @@ absl::StatusOr<JobPayload> BuildJobPayload(const v1::ExecuteWorkflowRequest& req
   NDX_ASSIGN_OR_RETURN(Json trigger_data,
                        ParseJson(request.trigger_data_json(), "trigger_data_json"));
   std::string workflow_json = workflow.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (validator) NDX_RETURN_IF_ERROR(validator(workflow_json));
+  if (validator) NDX_RETURN_IF_ERROR(validator(workflow));
   const bool save =
       !wf.settings().has_save_execution_to_database() || wf.settings().save_execution_to_database();
 

@@ -21,12 +21,14 @@
 
 #include "absl/status/statusor.h"
 #include "ndx/v1/queue_service.pb.h"
+#include "nlohmann/json.hpp"
 
 namespace ndx::queue {
 
 // Checks the workflow beyond its structure (node types, parameters, cycles...): given the
-// "workflow" JSON text; INVALID_ARGUMENT naming the node or connection when it is wrong.
-using WorkflowValidator = std::function<absl::Status(const std::string& workflow_json)>;
+// "workflow" JSON (the document being built, not text to parse again); INVALID_ARGUMENT naming the
+// node or connection when it is wrong.
+using WorkflowValidator = std::function<absl::Status(const nlohmann::ordered_json& workflow)>;
 
 struct JobPayload {
   std::string json;             // the payload document

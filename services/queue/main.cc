@@ -32,9 +32,7 @@ int main() {
   // them).
   ndx::engine::NodeRegistry registry;
   ndx::engine::RegisterBuiltinNodes(registry);
-  ndx::queue::QueueServer server(*config, [&registry](const std::string& workflow_json) {
-    const ndx::engine::Json workflow =
-        ndx::engine::Json::parse(workflow_json, nullptr, /*allow_exceptions=*/false);
+  ndx::queue::QueueServer server(*config, [&registry](const ndx::engine::Json& workflow) {
     return ndx::engine::ParseWorkflow(workflow, registry).status();
   });
   if (absl::Status s = server.Start(); !s.ok()) {

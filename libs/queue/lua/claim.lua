@@ -12,23 +12,35 @@ local max_n = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 promote_due(p, now, 1000)
 local jobs = {}
+-- Numbers go to redis.call as strings formatted once (Redis would format each one per call).
+local lease_until = tostring(now + lease)
+local deadline_of = {}
+local band_delta = {}
 local popped = redis.call('ZPOPMIN', p .. 'wait', max_n)
 for i = 1, #popped, 2 do
   local id = popped[i]
   local jk = job_key(p, id)
-  local v = redis.call('HMGET', jk, 'd', 'o', 'rt')
+  local v = redis.call('HMGET', jk, 'd', 'o', 'rt', 'ep', 'at')
+  local pr
   if v[1] and v[2] then
-    local pr, ma, bo, to = parse_opts(v[2])
-    redis.call('HINCRBY', p .. 'bands', pr, -1)
-    local epoch = redis.call('HINCRBY', jk, 'ep', 1)
-    local attempt = redis.call('HINCRBY', jk, 'at', 1)
-    redis.call('HSET', jk, 'st', 'a', 'wk', worker, 'ls', now + lease)
-    redis.call('ZADD', p .. 'active', now + lease, id)
+    local ma, bo, to
+    pr, ma, bo, to = parse_opts(v[2])
+    local epoch = (tonumber(v[4]) or 0) + 1
+    local attempt = (tonumber(v[5]) or 0) + 1
     if to > 0 then
-      redis.call('HSET', jk, 'dl', now + to)
-      redis.call('ZADD', p .. 'deadlines', now + to, id)
+      local dl = deadline_of[to]
+      if not dl then
+        dl = tostring(now + to)
+        deadline_of[to] = dl
+      end
+      redis.call('HSET', jk, 'ep', epoch, 'at', attempt, 'st', 'a', 'wk', worker, 'ls', lease_until,
+                 'dl', dl)
+      redis.call('ZADD', p .. 'deadlines', dl, id)
+    else
+      redis.call('HSET', jk, 'ep', epoch, 'at', attempt, 'st', 'a', 'wk', worker, 'ls', lease_until)
     end
-    redis.call('EXPIRE', jk, ttl)
+    redis.call('ZADD', p .. 'active', lease_until, id)
+    redis.call('EXPIRE', jk, ARGV[5])
     jobs[#jobs + 1] = id
     jobs[#jobs + 1] = epoch
     jobs[#jobs + 1] = attempt
@@ -36,9 +48,14 @@ for i = 1, #popped, 2 do
     jobs[#jobs + 1] = tonumber(v[3]) or now
     jobs[#jobs + 1] = to
     jobs[#jobs + 1] = v[1]
+  else
+    -- The hash expired while the job waited (longer than the state TTL): drop the entry; its
+    -- priority is in the score.
+    pr = math.floor(tonumber(popped[i + 1]) / FIFO_SPAN) - 1000
   end
-  -- A job whose hash expired while it waited (longer than the state TTL) is dropped.
+  band_delta[pr] = (band_delta[pr] or 0) - 1
 end
+for pr, delta in pairs(band_delta) do redis.call('HINCRBY', p .. 'bands', pr, delta) end
 if #popped > 0 and redis.call('ZCARD', p .. 'wait') > 0 then wake(p) end
 local nxt = redis.call('ZRANGE', p .. 'delayed', 0, 0, 'WITHSCORES')
 return {jobs, nxt[2] and tonumber(nxt[2]) or -1}
