@@ -474,8 +474,17 @@ absl::StatusOr<QueueStats> RedisQueue::Stats() {
   return s;
 }
 
-absl::StatusOr<std::optional<std::string>> RedisQueue::LookupIdempotency(
-    const std::string& key) {
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> RedisQueue::Checkpoints(
+    const std::string& id) {
+  NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease connection, pool_.Acquire(kAcquireTimeout));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, connection->Command({"HGETALL", prefix_ + "o:" + id}));
+  std::vector<std::pair<std::string, std::string>> out;
+  const auto& e = reply.elements();
+  for (size_t i = 0; i + 1 < e.size(); i += 2) out.emplace_back(e[i].str(), e[i + 1].str());
+  return out;
+}
+
+absl::StatusOr<std::optional<std::string>> RedisQueue::LookupIdempotency(const std::string& key) {
   NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease connection, pool_.Acquire(kAcquireTimeout));
   NDX_ASSIGN_OR_RETURN(RedisReply reply, connection->Command({"GET", prefix_ + "idem:" + key}));
   if (reply.is_nil()) return std::optional<std::string>();

@@ -263,6 +263,10 @@ class RedisQueue {
 
   absl::StatusOr<QueueStats> Stats();
 
+  // The node-run checkpoints saved for execution `id` (run key -> checkpoint JSON).
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Checkpoints(
+      const std::string& id);
+
   // The execution id an idempotency key points to, if any.
   absl::StatusOr<std::optional<std::string>> LookupIdempotency(const std::string& key);
 

@@ -67,9 +67,14 @@ absl::Status QueueServer::Start() {
     direct_->Start();
   }
   housekeeping_ = std::thread([this, owner] {
+    // History reconciliation every ~5 s (it reads PostgreSQL's RUNNING rows).
+    const int reconcile_every =
+        std::max<int>(1, static_cast<int>(absl::Seconds(5) / config_.housekeeping_interval));
+    int ticks = 0;
     while (!stop_housekeeping_.WaitForNotificationWithTimeout(config_.housekeeping_interval)) {
       service_->Housekeep(owner);
       service_->RefreshGauges();
+      if (++ticks % reconcile_every == 0) service_->ReconcileHistory();
       metrics_->SetSubscribers(events_->subscriptions());
     }
   });

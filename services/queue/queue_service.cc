@@ -1,7 +1,9 @@
 #include "services/queue/queue_service.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
+#include <tuple>
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -631,6 +633,69 @@ void QueueServiceImpl::Housekeep(const std::string& owner) {
                                  {"failed_stalled", r->stall_failed},
                                  {"timed_out", r->timed_out}});
     }
+  }
+}
+
+void QueueServiceImpl::ReconcileHistory() {
+  if (options_.store == nullptr) return;
+  store::ListQuery q;
+  q.statuses = {store::ExecutionStatus::kRunning};
+  q.page_size = 100;
+  for (int page = 0; page < 20; ++page) {
+    absl::StatusOr<store::ExecutionPage> rows = options_.store->ListExecutions(q);
+    if (!rows.ok()) return;
+    for (const store::ExecutionRecord& row : rows->executions) {
+      if (row.queue.empty()) continue;
+      absl::StatusOr<RedisQueue*> queue = QueueFor(row.queue);
+      if (!queue.ok()) continue;
+      absl::StatusOr<JobInfo> job = (*queue)->Get(row.id);
+      if (!job.ok() || !IsTerminal(job->state)) continue;
+      // Node runs from the checkpoints (upserts), then the end.
+      const Json payload = Json::parse(job->payload, nullptr, false);
+      std::map<std::string, std::pair<std::string, std::string>> nodes;  // id -> name, type
+      if (payload.is_object() && payload.contains("workflow") &&
+          payload["workflow"].contains("nodes") && payload["workflow"]["nodes"].is_array()) {
+        for (const Json& n : payload["workflow"]["nodes"]) {
+          nodes[StringOr(n, "id")] = {StringOr(n, "name"), StringOr(n, "type")};
+        }
+      }
+      absl::StatusOr<std::vector<std::pair<std::string, std::string>>> cps =
+          (*queue)->Checkpoints(row.id);
+      std::vector<store::NodeRun> runs;
+      if (cps.ok()) {
+        for (const auto& [key, value] : *cps) {
+          const Json cp = Json::parse(value, nullptr, false);
+          if (!cp.is_object()) continue;
+          const std::string status = cp.value("status", "");
+          if (status != "completed" && status != "skipped") continue;
+          store::NodeRun r;
+          r.execution_id = row.id;
+          r.run_key = key;
+          r.node_id = key.substr(0, key.find_first_of("@#"));
+          auto it = nodes.find(r.node_id);
+          if (it != nodes.end()) std::tie(r.node_name, r.node_type) = it->second;
+          r.status =
+              status == "completed" ? store::NodeStatus::kSuccess : store::NodeStatus::kSkipped;
+          if (cp.contains("output")) r.output_json = cp["output"].dump();
+          r.finished_at = job->finished.value_or(clock_.Now());
+          runs.push_back(std::move(r));
+        }
+      }
+      if (!runs.empty()) (void)options_.store->RecordNodeRuns(runs);
+      store::ExecutionStatus status = store::ExecutionStatus::kSuccess;
+      if (job->state == JobState::kFailed) status = store::ExecutionStatus::kError;
+      if (job->state == JobState::kTimedOut) status = store::ExecutionStatus::kTimeout;
+      if (job->state == JobState::kCancelled) status = store::ExecutionStatus::kCancelled;
+      const absl::Status s =
+          options_.store->FinishExecution({.execution_id = row.id,
+                                           .epoch = store::kNoEpoch,
+                                           .status = status,
+                                           .error_json = job->error_json,
+                                           .finished_at = job->finished.value_or(clock_.Now())});
+      if (s.ok()) log::Info("history reconciled", {{"execution", row.id}});
+    }
+    if (rows->next_page_token.empty()) return;
+    q.page_token = rows->next_page_token;
   }
 }
 

@@ -81,6 +81,10 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
   void Housekeep(const std::string& owner);
   // Updates the queue gauges (depth by state, oldest waiting age) of every known queue.
   void RefreshGauges();
+  // Brings the history up to date for executions that ended in Redis but are still RUNNING in
+  // PostgreSQL (their worker died between its last Redis write and its history write): records
+  // their checkpointed node runs and their end. Called periodically; any process may run it.
+  void ReconcileHistory();
 
   // The domain operations behind the RPCs (also used by tests and the in-process direct mode).
   absl::Status Execute(const v1::ExecuteWorkflowRequest& request,

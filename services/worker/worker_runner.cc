@@ -518,6 +518,37 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
     if (store::IsStaleEpoch(s)) return forget();
     if (!s.ok()) log::Warn("history: attempt not recorded", {{"execution", job.id}, {"error", s}});
   }
+  if (history != nullptr && !start->checkpoints.empty()) {
+    // A resumed execution: make sure the history has every run an earlier attempt checkpointed (a
+    // worker killed between its Redis checkpoint and its history write left none). Upserts: runs
+    // already recorded are unchanged.
+    std::vector<store::NodeRun> runs;
+    for (const auto& [key, value] : start->checkpoints) {
+      const Json cp = Json::parse(value, nullptr, /*allow_exceptions=*/false);
+      if (!cp.is_object()) continue;
+      const std::string status = cp.value("status", "");
+      if (status != "completed" && status != "skipped") continue;
+      const std::string node_id = key.substr(0, key.find_first_of("@#"));
+      const engine::Node* node = workflow->FindNode(node_id);
+      if (node == nullptr) continue;
+      store::NodeRun r;
+      r.execution_id = job.id;
+      r.epoch = job.epoch;
+      r.run_key = key;
+      r.node_id = node->id;
+      r.node_name = node->name;
+      r.node_type = node->type;
+      r.status = status == "completed" ? store::NodeStatus::kSuccess : store::NodeStatus::kSkipped;
+      r.attempt = job.attempt;
+      if (cp.contains("output")) r.output_json = cp["output"].dump();
+      r.finished_at = run->started_at;
+      runs.push_back(std::move(r));
+    }
+    const absl::Status s = history->RecordNodeRuns(runs);
+    if (store::IsStaleEpoch(s)) return forget();
+    if (!s.ok())
+      log::Warn("history: resumed runs not recorded", {{"execution", job.id}, {"error", s}});
+  }
   auto finish_history = [&](store::ExecutionStatus status, const std::string& error) {
     if (history == nullptr) return;
     const absl::Status s = history->FinishExecution({.execution_id = job.id,

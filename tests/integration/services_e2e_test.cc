@@ -222,7 +222,9 @@ TEST_F(ServicesE2eTest, ABusyPortIsReportedAndTheProcessExits) {
   ASSERT_THAT(second.Start({NDX_QUEUE_BIN}, log, BackendEnv()), IsOk());
   absl::StatusOr<int> status = second.WaitFor(absl::Seconds(10));
   ASSERT_THAT(status, IsOk());
-  EXPECT_EQ(WEXITSTATUS(*status), 1);
+  EXPECT_TRUE(WIFEXITED(*status)) << "raw status " << *status << "; log:\n"
+                                  << testing::ReadFile(log);
+  EXPECT_EQ(WEXITSTATUS(*status), 1) << testing::ReadFile(log);
   EXPECT_THAT(testing::ReadFile(log), HasSubstr("cannot start"));
 }
 

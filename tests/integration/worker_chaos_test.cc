@@ -234,18 +234,23 @@ TEST_F(WorkerChaosTest, KilledWorkersLoseNothingAndRepeatNoCheckpointedNode) {
         return true;
       },
       absl::Seconds(30), absl::Milliseconds(200)));
-  {
-    grpc::ClientContext ctx;
-    v1::ListExecutionsRequest lreq;
-    lreq.set_workflow_id("wf-chaos");
-    lreq.add_states(v1::EXECUTION_STATE_COMPLETED);
-    lreq.set_page_size(100);
-    v1::ListExecutionsResponse page;
-    ASSERT_TRUE(stub_->ListExecutions(&ctx, lreq, &page).ok());
-    EXPECT_EQ(page.total_size(), kExecutions);
-    EXPECT_EQ(page.executions_size(), 100);
-    EXPECT_FALSE(page.next_page_token().empty());
-  }
+  // A worker killed between its last Redis write and its history write leaves the row RUNNING
+  // until ndx-queue's reconciliation (every ~5 s) records the end from Redis.
+  v1::ListExecutionsResponse page;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        grpc::ClientContext ctx;
+        v1::ListExecutionsRequest lreq;
+        lreq.set_workflow_id("wf-chaos");
+        lreq.add_states(v1::EXECUTION_STATE_COMPLETED);
+        lreq.set_page_size(100);
+        page.Clear();
+        return stub_->ListExecutions(&ctx, lreq, &page).ok() && page.total_size() == kExecutions;
+      },
+      absl::Seconds(30), absl::Milliseconds(500)))
+      << page.total_size() << " of " << kExecutions << " completed in the history";
+  EXPECT_EQ(page.executions_size(), 100);
+  EXPECT_FALSE(page.next_page_token().empty());
   const std::map<std::string, int> calls = sink.counts();
   int repeated = 0;
   for (const std::string& id : ids) {
