@@ -52,6 +52,8 @@ class History {
   store::ExecutionStore& store() { return *outbox_; }
   // Whether the schema is up to date (reads before that fall back to Redis).
   bool migrated() const { return migrated_.load(); }
+  // The PostgreSQL pool (for reads of NodeDrop's own tables).
+  pg::PgPool& pg() { return pg_; }
 
  private:
   void Run();

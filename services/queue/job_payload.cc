@@ -38,8 +38,8 @@ absl::StatusOr<JobPayload> BuildJobPayload(const v1::ExecuteWorkflowRequest& req
     return absl::InvalidArgumentError(
         request.workflow_id().empty()
             ? "workflow is required"
-            : "workflow is required: loading a workflow by workflow_id needs the execution "
-              "history store, which this server does not have yet");
+            : "workflow is required: this server cannot load workflows by workflow_id (it has "
+              "no access to NodeDrop's workflows table)");
   }
   const v1::Workflow& wf = request.workflow();
   if (wf.nodes_size() == 0) return absl::InvalidArgumentError("workflow.nodes is empty");

@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
+#include "libs/nodedrop/workflow_json.h"
 #include "libs/service/queue_options.h"
+#include "libs/store/workflow_reader.h"
 
 namespace ndx::queue {
 
@@ -31,6 +33,12 @@ absl::Status QueueServer::Start() {
   history_ = *std::move(history);
   history_->Start();
   options.store = &history_->store();
+  options.workflow_loader = [this](const std::string& id,
+                                   const std::string& workspace) -> absl::StatusOr<v1::Workflow> {
+    NDX_ASSIGN_OR_RETURN(nlohmann::json doc,
+                         store::LoadNodeDropWorkflow(history_->pg(), id, workspace));
+    return nodedrop::WorkflowFromNodeDropJson(doc, id);
+  };
   if (config_.direct_slots > 0) {
     options.direct_queue = absl::StrCat(config_.common.queue, kDirectQueueSuffix);
   }

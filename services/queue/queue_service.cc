@@ -328,8 +328,18 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
   // queue), with the same engine, checkpoints, events and records as on workers.
   NDX_ASSIGN_OR_RETURN(RedisQueue * q,
                        QueueFor(use_queue ? request.queue() : options_.direct_queue));
+  // A request that names a workflow instead of carrying it: load it (NodeDrop's `workflows`).
+  const v1::ExecuteWorkflowRequest* effective = &request;
+  v1::ExecuteWorkflowRequest loaded;
+  if (!request.has_workflow() && !request.workflow_id().empty() && options_.workflow_loader) {
+    NDX_ASSIGN_OR_RETURN(v1::Workflow wf,
+                         options_.workflow_loader(request.workflow_id(), request.workspace_id()));
+    loaded = request;
+    *loaded.mutable_workflow() = std::move(wf);
+    effective = &loaded;
+  }
   NDX_ASSIGN_OR_RETURN(JobPayload payload,
-                       BuildJobPayload(request, q->options().name, options_.validator));
+                       BuildJobPayload(*effective, q->options().name, options_.validator));
   NewJob job;
   job.id = NewExecutionId();
   if (!request.request_id().empty()) {

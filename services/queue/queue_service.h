@@ -11,6 +11,7 @@
 // Thread-safe. WaitExecution calls are parked on one waiter thread, not on gRPC threads.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -46,6 +47,10 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
     // The execution history (PostgreSQL, or its outbox); optional. The row exists before the job
     // can run; GetExecution adds the node executions; ListExecutions reads it.
     store::ExecutionStore* store = nullptr;
+    // Loads a workflow by id for requests that carry none (NodeDrop's `workflows` table);
+    // optional: without it such requests are INVALID_ARGUMENT.
+    std::function<absl::StatusOr<v1::Workflow>(const std::string& id, const std::string& workspace)>
+        workflow_loader;
     absl::Duration max_wait = absl::Hours(1);  // WaitExecution without a timeout or deadline
     absl::Duration wait_poll = absl::Milliseconds(20);
   };

@@ -20,6 +20,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
+#include "libs/common/pg/pg_pool.h"
 #include "libs/common/redis/redis_client.h"
 #include "libs/events/event_log.h"
 #include "ndx/v1/queue_service.grpc.pb.h"
@@ -324,6 +325,63 @@ TEST_F(WorkerChaosTest, DirectModeRunsInsideNdxQueueWithTheSameEvents) {
   ASSERT_THAT(evs, IsOk());
   ASSERT_EQ(evs->size(), 8u);  // started, 3 x (node-started, node-completed), completed
   EXPECT_EQ(Json::parse(evs->back().json)["type"], "completed");
+}
+
+TEST_F(WorkerChaosTest, AWorkflowNamedByIdIsLoadedFromNodeDropsWorkflowsTable) {
+  StartWorker(0);
+  absl::StatusOr<std::unique_ptr<pg::PgPool>> pool =
+      pg::PgPool::Create({.conninfo = pg_.url("ndx")});
+  ASSERT_THAT(pool, IsOk());
+  const Json nodes = Json::array(
+      {{{"id", "t"},
+        {"name", "Start"},
+        {"type", "manual-trigger"},
+        {"parameters", Json::object()},
+        {"position", {{"x", 0}, {"y", 0}}}},
+       {{"id", "s"},
+        {"name", "Set"},
+        {"type", "set"},
+        {"parameters",
+         {{"values", Json::array({{{"keyValue", {{"key", "from"}, {"value", "db"}}}}})}}}}});
+  const Json connections = Json::array({{{"id", "c1"},
+                                         {"sourceNodeId", "t"},
+                                         {"sourceOutput", "main"},
+                                         {"targetNodeId", "s"},
+                                         {"targetInput", "main"}}});
+  ASSERT_THAT((*pool)->Run([&](pqxx::work& tx) {
+    tx.exec(
+        "CREATE TABLE workflows (id text PRIMARY KEY, name text, nodes json, connections json, "
+        "settings json, workspace_id text)");
+    tx.exec_params("INSERT INTO workflows VALUES ($1, $2, $3, $4, $5, $6)", "wf-db", "From DB",
+                   nodes.dump(), connections.dump(), "{}", "ws");
+    return absl::OkStatus();
+  }),
+              IsOk());
+  v1::ExecuteWorkflowRequest req;
+  req.set_workflow_id("wf-db");
+  req.set_workspace_id("ws");
+  grpc::ClientContext ctx;
+  v1::ExecuteWorkflowResponse resp;
+  grpc::Status s = stub_->ExecuteWorkflow(&ctx, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  grpc::ClientContext wctx;
+  wctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::WaitExecutionRequest wreq;
+  wreq.set_execution_id(resp.execution_id());
+  v1::Execution done;
+  ASSERT_TRUE(stub_->WaitExecution(&wctx, wreq, &done).ok());
+  EXPECT_EQ(done.state(), v1::EXECUTION_STATE_COMPLETED);
+  EXPECT_EQ(done.workflow_id(), "wf-db");
+  // Another workspace's workflow, and an unknown one: NOT_FOUND.
+  for (const auto& [id, ws] : {std::pair<std::string, std::string>{"wf-db", "other"},
+                               std::pair<std::string, std::string>{"wf-missing", "ws"}}) {
+    grpc::ClientContext c;
+    v1::ExecuteWorkflowRequest r;
+    r.set_workflow_id(id);
+    r.set_workspace_id(ws);
+    EXPECT_EQ(stub_->ExecuteWorkflow(&c, r, &resp).error_code(), grpc::StatusCode::NOT_FOUND)
+        << id << " / " << ws;
+  }
 }
 
 }  // namespace

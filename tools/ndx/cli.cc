@@ -26,10 +26,14 @@
 #include "ndx/v1/queue_service.grpc.pb.h"
 #include "ndx/v1/worker_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
-#include "tools/ndx/workflow_file.h"
+#include "libs/nodedrop/workflow_json.h"
 
 namespace ndx::cli {
 namespace {
+
+using ::ndx::nodedrop::LoadWorkflowFile;
+using ::ndx::nodedrop::ResolveNodeId;
+using ::ndx::nodedrop::WorkflowFromNodeDropJson;
 
 using Json = nlohmann::json;
 using google::protobuf::util::TimeUtil;

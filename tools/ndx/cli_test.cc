@@ -11,10 +11,14 @@
 #include "tests/testing/child_process.h"
 #include "tests/testing/status_matchers.h"
 #include "tools/ndx/cli.h"
-#include "tools/ndx/workflow_file.h"
+#include "libs/nodedrop/workflow_json.h"
 
 namespace ndx::cli {
 namespace {
+
+using ::ndx::nodedrop::LoadWorkflowFile;
+using ::ndx::nodedrop::ResolveNodeId;
+using ::ndx::nodedrop::WorkflowFromNodeDropJson;
 
 using ::ndx::testing::IsOk;
 using ::ndx::testing::StatusIs;

@@ -1,4 +1,4 @@
-#include "tools/ndx/workflow_file.h"
+#include "libs/nodedrop/workflow_json.h"
 
 #include <fstream>
 #include <sstream>
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace ndx::cli {
+namespace ndx::nodedrop {
 namespace {
 
 using Json = nlohmann::json;
@@ -229,4 +229,4 @@ absl::StatusOr<std::string> ResolveNodeId(const v1::Workflow& workflow,
       triggers.empty() ? "" : absl::StrCat("; trigger nodes: ", absl::StrJoin(triggers, ", "))));
 }
 
-}  // namespace ndx::cli
+}  // namespace ndx::nodedrop

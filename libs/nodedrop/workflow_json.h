@@ -1,11 +1,11 @@
-// File: workflow_file.h
+// File: workflow_json.h
 //
 // Reading NodeDrop workflow files for `ndx run`: the editor's export ({name, nodes, connections,
 // settings, ...}), or a document that wraps it as {"workflow": {...}} (the API's `workflowData`
 // envelope and tests/workflows/corpus files). UI-only fields (position, icon, color, notes, ...)
 // are dropped; node parameters travel unchanged as parameters_json.
 //
-//   absl::StatusOr<v1::Workflow> wf = ndx::cli::LoadWorkflowFile("examples/hello.json");
+//   absl::StatusOr<v1::Workflow> wf = ndx::nodedrop::LoadWorkflowFile("examples/hello.json");
 //
 // Errors are INVALID_ARGUMENT naming the file and the JSON path (`nodes[2].parameters: must be an
 // object`), or NOT_FOUND when the file cannot be read. Deep checks (node types, cycles,
@@ -18,7 +18,7 @@
 #include "ndx/v1/execution.pb.h"
 #include "nlohmann/json.hpp"
 
-namespace ndx::cli {
+namespace ndx::nodedrop {
 
 // Converts a parsed NodeDrop workflow document (either shape above). `default_id` becomes the
 // workflow id when the document has none.
@@ -34,4 +34,4 @@ absl::StatusOr<v1::Workflow> LoadWorkflowFile(const std::string& path);
 absl::StatusOr<std::string> ResolveNodeId(const v1::Workflow& workflow,
                                           const std::string& id_or_name);
 
-}  // namespace ndx::cli
+}  // namespace ndx::nodedrop
