@@ -224,14 +224,10 @@ TEST_F(CliE2eTest, GetStatsWorkersListCancelRetry) {
   EXPECT_THAT(workers.output, HasSubstr("worker     cli-e2e-worker"));
   EXPECT_THAT(workers.output, HasSubstr("running, slots 0/5 busy"));
 
+  // The list comes from the execution history in PostgreSQL.
   CliResult list = Ndx({"list"});
-  if (list.code == 2) {  // until the execution store lands in ndx-queue
-    EXPECT_THAT(list.output, HasSubstr("ListExecutions answers UNIMPLEMENTED"));
-    EXPECT_THAT(list.output, HasSubstr("ndx get ID"));
-  } else {
-    EXPECT_EQ(list.code, 0) << list.output;
-    EXPECT_THAT(list.output, HasSubstr(id));
-  }
+  EXPECT_EQ(list.code, 0) << list.output;
+  EXPECT_THAT(list.output, HasSubstr(id));
 
   CliResult health = Ndx({"health", "--server", *worker_addr_});
   EXPECT_EQ(health.code, 0) << health.output;
