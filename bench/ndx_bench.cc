@@ -1,6 +1,10 @@
 // ndx-bench: benchmarks of ndx against the system it replaces (bench/README.md).
 //
 //   ndx-bench queue [--flags]
+//   ndx-bench engine [--flags]     the engine in process: executions/s per core, expression evals/s
+//   ndx-bench events [--flags]     EventLog appends/s; append-to-gRPC-client latency
+//   ndx-bench worker [--flags]     ndx-worker processes vs a BullMQ 10-step processor; 1/2/4 procs
+//   ndx-bench scale [--flags]      the same as `worker`
 //
 // starts its own redis-server (no persistence) and ndx-queue on free loopback ports, then, `--runs`
 // times, measures ndx's queue and BullMQ 5 (bench/peers/bullmq/bench.js, run with Node) against
@@ -10,6 +14,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,21 +27,30 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "bench/bench_util.h"
 #include "bench/bullmq_peer.h"
+#include "bench/engine_bench.h"
+#include "bench/events_bench.h"
 #include "bench/queue_bench.h"
 #include "bench/report.h"
+#include "bench/worker_bench.h"
 #include "bench/workload.h"
 #include "libs/common/status_macros.h"
+#include "libs/engine/js/js_sandbox.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/grpc_probe.h"
 #include "tests/testing/redis_server.h"
 
 #ifndef NDX_QUEUE_BINARY
 #define NDX_QUEUE_BINARY "ndx-queue"
+#endif
+#ifndef NDX_WORKER_BINARY
+#define NDX_WORKER_BINARY "ndx-worker"
 #endif
 #ifndef NDX_SOURCE_DIR
 #define NDX_SOURCE_DIR "."
@@ -73,6 +87,23 @@ ABSL_FLAG(std::string, peer_dir, NDX_SOURCE_DIR "/bench/peers/bullmq",
 ABSL_FLAG(std::string, ndx_queue, NDX_QUEUE_BINARY, "the ndx-queue binary");
 ABSL_FLAG(std::string, json_out, "", "also write every measurement here, one JSON line each");
 ABSL_FLAG(int, max_minutes, 9, "no new run starts after this many minutes");
+// engine
+ABSL_FLAG(int, engine_seconds, 5, "engine: seconds per measurement");
+ABSL_FLAG(int, engine_items, 1000, "engine: items per Set node run in the expression phase");
+// events
+ABSL_FLAG(double, event_rate, 10000, "events: events/s of the latency phase");
+ABSL_FLAG(int, event_subscribers, 100, "events: executions = gRPC subscribers");
+ABSL_FLAG(int, event_seconds, 10, "events: duration of the latency phase");
+ABSL_FLAG(int, event_producers, 4, "events: producer threads of the latency phase");
+ABSL_FLAG(int, append_seconds, 3, "events: seconds per append-rate measurement");
+// worker / scale
+ABSL_FLAG(int64_t, executions, 10000, "worker: pre-filled executions per setting");
+ABSL_FLAG(std::string, worker_process, "1x8,1x32,2x8,2x32,4x8,4x32",
+          "worker: ndx settings tried, PROCSxSLOTS (ndx-worker processes x "
+          "EXECUTION_WORKER_CONCURRENCY)");
+ABSL_FLAG(std::string, bullmq_worker_process, "1x16,1x64,2x64,4x64",
+          "worker: BullMQ settings tried, PROCSxCONCURRENCY; the best is compared");
+ABSL_FLAG(std::string, ndx_worker, NDX_WORKER_BINARY, "the ndx-worker binary");
 ABSL_FLAG(bool, keep_logs, false,
           "keep the log directory (ndx-queue, BullMQ peer, payload) after a successful run; it is "
           "always kept after an error");
@@ -362,20 +393,264 @@ absl::StatusOr<bool> RunQueueBench(const std::string& dir) {
   return met;
 }
 
+// --- engine -------------------------------------------------------------------------------------
+
+double Num(const Json& r, const char* key) {
+  auto it = r.find(key);
+  return it != r.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
+absl::StatusOr<bool> RunEngine() {
+  Progress(absl::StrCat("engine; load average ", LoadAverage()));
+  NDX_ASSIGN_OR_RETURN(std::vector<Json> records,
+                       RunEngineBench({.time = absl::Seconds(absl::GetFlag(FLAGS_engine_seconds)),
+                                       .items = absl::GetFlag(FLAGS_engine_items)}));
+  std::vector<SimpleRow> rows;
+  for (const Json& r : records) {
+    if (r["mode"] == "engine-run") {
+      rows.push_back(
+          {"10-node workflow (set, ifElse, merge, code, fast-path and JS expressions), "
+           "executions/s, 1 thread, wall clock",
+           Thousands(Num(r, "exec_per_s")), "", ""});
+      rows.push_back({"the same per CPU-second of that thread (executions/s per core)",
+                      Thousands(Num(r, "exec_per_cpu_s")), "", ""});
+      rows.push_back({"CPU per execution (µs)", Fixed(Num(r, "us_per_exec_cpu"), 1), "", ""});
+      std::string nodes;
+      for (const auto& [id, us] : r["node_us_per_exec"].items()) {
+        absl::StrAppend(&nodes, nodes.empty() ? "" : ", ", id, " ", Fixed(us.get<double>(), 1));
+      }
+      rows.push_back({absl::StrCat("time inside each node as the engine reports it (µs per "
+                                   "execution; skipped: ",
+                                   r.value("skipped", std::string()), ")"),
+                      nodes, "", ""});
+    }
+  }
+  for (const Json& r : records) {
+    if (r["mode"] != "expression") continue;
+    const std::string expr = r["expression"].get<std::string>();
+    const std::string what = r["case"] == "js"     ? "JavaScript expression `" + expr + "`"
+                             : r["case"] == "fast" ? "fast-path expression `" + expr + "`"
+                                                   : "literal value (no expression), for scale";
+    rows.push_back(
+        {absl::StrCat(what, ": evaluations/s in a Set node, 1 thread (µs each)"),
+         absl::StrCat(Thousands(Num(r, "evals_per_s")), " (", Fixed(Num(r, "us_per_eval"), 2), ")"),
+         "", ""});
+  }
+  std::printf("\n### ndx-bench engine (load average after: %s)\n\n%s\n", LoadAverage().c_str(),
+              FormatSimpleTable(rows).c_str());
+  return true;
+}
+
+// --- events -------------------------------------------------------------------------------------
+
+absl::StatusOr<bool> RunEvents(const std::string& dir) {
+  Progress(absl::StrCat("events; logs in ", dir, "; load average ", LoadAverage()));
+  testing::RedisServer redis;
+  NDX_RETURN_IF_ERROR(redis.Start());
+  NdxQueueProcess server;
+  NDX_RETURN_IF_ERROR(server.Start(absl::GetFlag(FLAGS_ndx_queue), redis.url(), "default", dir));
+  EventsBenchOptions o;
+  o.redis_url = redis.url();
+  o.queue_target = server.target();
+  o.queue_pid = server.pid();
+  o.rate = absl::GetFlag(FLAGS_event_rate);
+  o.executions = absl::GetFlag(FLAGS_event_subscribers);
+  o.latency_time = absl::Seconds(absl::GetFlag(FLAGS_event_seconds));
+  o.append_time = absl::Seconds(absl::GetFlag(FLAGS_append_seconds));
+  o.producers = absl::GetFlag(FLAGS_event_producers);
+  const std::string load_before = LoadAverage();
+  NDX_ASSIGN_OR_RETURN(std::vector<Json> records, RunEventsBench(o));
+  std::vector<SimpleRow> rows;
+  bool met = true;
+  for (const Json& r : records) {
+    if (r["mode"] != "append") continue;
+    rows.push_back({absl::StrCat("EventLog::Append, ", r["threads"].get<int>(),
+                                 " thread(s), 1 connection each (events/s)"),
+                    absl::StrCat(Thousands(Num(r, "events_per_s")), "; Redis ",
+                                 Fixed(Num(r, "redis_cpu_us_per_job"), 1), " µs/event at ",
+                                 Fixed(Num(r, "redis_cpu_util") * 100, 0), "% of a core"),
+                    "", ""});
+  }
+  for (const Json& r : records) {
+    if (r["mode"] != "event-latency") continue;
+    const double p99 = Num(r, "p99_ms");
+    const bool ok = p99 <= 5 && Num(r, "received") >= Num(r, "events");
+    met = met && ok;
+    const std::string setting =
+        absl::StrCat(Thousands(Num(r, "rate")), " events/s over ", r["subscribers"].get<int>(),
+                     " executions, one subscriber each");
+    rows.push_back({absl::StrCat("Append-to-client p99 at ", setting, " (ms)"),
+                    absl::StrCat(Fixed(p99, 2), " (", Thousands(Num(r, "achieved_rate")),
+                                 "/s achieved; received ", Thousands(Num(r, "received")), " of ",
+                                 Thousands(Num(r, "events")), ")"),
+                    "≤ 5 ms, none lost", ok ? "pass" : "FAIL"});
+    rows.push_back(
+        {"p50 / p90 / p99.9 / max (ms)",
+         absl::StrCat(Fixed(Num(r, "p50_ms"), 2), " / ", Fixed(Num(r, "p90_ms"), 2), " / ",
+                      Fixed(Num(r, "p999_ms"), 2), " / ", Fixed(Num(r, "max_ms"), 1)),
+         "", ""});
+    rows.push_back({"CPU per event (µs): ndx-queue / Redis / ndx-bench (producers + 100 clients)",
+                    absl::StrCat(Fixed(Num(r, "queue_cpu_us_per_event"), 1), " / ",
+                                 Fixed(Num(r, "redis_cpu_us_per_job"), 1), " / ",
+                                 Fixed(Num(r, "bench_cpu_us_per_event"), 1)),
+                    "", ""});
+    rows.push_back({"CPU used during the phase (cores): ndx-queue / Redis",
+                    absl::StrCat(Fixed(Num(r, "queue_cpu_util"), 2), " / ",
+                                 Fixed(Num(r, "redis_cpu_util"), 2)),
+                    "", ""});
+    rows.push_back({"Redis commands per event (incl. inside scripts)",
+                    Fixed(Num(r, "redis_commands_per_job"), 1), "", ""});
+  }
+  std::printf("\n### ndx-bench events (load average before: %s; after: %s)\n\n%s\n",
+              load_before.c_str(), LoadAverage().c_str(), FormatSimpleTable(rows).c_str());
+  return met;
+}
+
+// --- worker / scale -----------------------------------------------------------------------------
+
+std::string Setting(const Json& r) {
+  return absl::StrCat(r["procs"].get<int>(), " proc x ", r["concurrency"].get<int>());
+}
+
+absl::StatusOr<bool> RunWorker(const std::string& dir) {
+  Progress(absl::StrCat("worker; logs in ", dir, "; load average ", LoadAverage()));
+  testing::RedisServer redis;
+  NDX_RETURN_IF_ERROR(redis.Start());
+  WorkerBenchOptions o;
+  o.redis_url = redis.url();
+  o.worker_binary = absl::GetFlag(FLAGS_ndx_worker);
+  o.log_dir = dir;
+  o.executions = absl::GetFlag(FLAGS_executions);
+  NdxWorkerBench ndx(o);
+  NDX_RETURN_IF_ERROR(ndx.Init());
+  NDX_ASSIGN_OR_RETURN(std::string payload, LightWorkflowPayload(o.queue));
+  const std::string payload_file = dir + "/worker-payload.json";
+  {
+    std::ofstream out(payload_file, std::ios::binary);
+    out << payload;
+  }
+  Progress(absl::StrCat("job payload: ", payload.size(), " bytes (", payload_file, ")"));
+  NDX_ASSIGN_OR_RETURN(auto ndx_settings, ParseSettings(absl::GetFlag(FLAGS_worker_process)));
+  NDX_ASSIGN_OR_RETURN(auto bull_settings,
+                       ParseSettings(absl::GetFlag(FLAGS_bullmq_worker_process)));
+  std::unique_ptr<BullmqPeer> bullmq;
+  if (!absl::GetFlag(FLAGS_skip_bullmq)) {
+    bullmq = std::make_unique<BullmqPeer>(
+        BullmqPeer::Options{.node = absl::GetFlag(FLAGS_node),
+                            .script = absl::GetFlag(FLAGS_peer_dir) + "/bench.js",
+                            .redis_port = redis.port(),
+                            .payload_file = payload_file,
+                            .log_dir = dir});
+    NDX_RETURN_IF_ERROR(bullmq->Check());
+  }
+  const std::string load_before = LoadAverage();
+  std::vector<Json> nd, bl;
+  // Interleaved (ndx settings, then BullMQ's) so that load from elsewhere hits both alike.
+  for (const auto& [procs, slots] : ndx_settings) {
+    Progress(absl::StrCat("ndx worker ", procs, "x", slots));
+    NDX_ASSIGN_OR_RETURN(Json r, ndx.Run(procs, slots));
+    nd.push_back(std::move(r));
+  }
+  if (bullmq != nullptr) {
+    for (const auto& [procs, concurrency] : bull_settings) {
+      Progress(absl::StrCat("BullMQ worker ", procs, "x", concurrency));
+      NDX_ASSIGN_OR_RETURN(
+          std::vector<Json> rs,
+          bullmq->Run("worker", {"--n", absl::StrCat(o.executions), "--procs", absl::StrCat(procs),
+                                 "--concurrency", absl::StrCat(concurrency)}));
+      for (Json& r : rs) {
+        Progress(r.dump());
+        bl.push_back(std::move(r));
+      }
+    }
+  }
+  auto best = [](const std::vector<Json>& rs) -> const Json* {
+    const Json* b = nullptr;
+    for (const Json& r : rs) {
+      if (b == nullptr || Num(r, "exec_per_s") > Num(*b, "exec_per_s")) b = &r;
+    }
+    return b;
+  };
+  const Json* bn = best(nd);
+  const Json* bb = best(bl);
+  bool met = true;
+  std::vector<ReportRow> rows;
+  if (bn != nullptr) {
+    ReportRow row{absl::StrCat("10-node executions with per-node checkpoint + events, ",
+                               Thousands(o.executions), " pre-filled (executions/s)"),
+                  absl::StrCat(Thousands(Num(*bn, "exec_per_s")), " (best: ", Setting(*bn), ")"),
+                  "not run",
+                  "",
+                  "≥ 3x BullMQ",
+                  ""};
+    if (bb != nullptr) {
+      const double ratio = Num(*bn, "exec_per_s") / Num(*bb, "exec_per_s");
+      row.bullmq = absl::StrCat(Thousands(Num(*bb, "exec_per_s")), " (best: ", Setting(*bb), ")");
+      row.ratio = absl::StrFormat("%.2fx", ratio);
+      row.result = ratio >= 3 ? "pass" : "FAIL";
+      met = ratio >= 3;
+    }
+    rows.push_back(row);
+    auto cost = [&](std::string what, const char* key, int digits) {
+      const double n = Num(*bn, key);
+      const double b = bb ? Num(*bb, key) : NAN;
+      rows.push_back({std::move(what), Fixed(n, digits), bb ? Fixed(b, digits) : "",
+                      bb ? absl::StrFormat("%.2fx", b / n) : "", "", ""});
+    };
+    cost("Redis CPU per execution, best settings (µs)", "redis_cpu_us_per_exec", 1);
+    cost("Worker CPU per execution, best settings (µs; ndx-worker / BullMQ worker processes)",
+         "client_cpu_us_per_exec", 1);
+    cost("Redis commands per execution (incl. inside scripts)", "redis_commands_per_exec", 1);
+    cost("Script calls per execution", "script_calls_per_exec", 2);
+  }
+  std::printf("\n### ndx-bench worker (load average before: %s; after: %s)\n\n%s\n",
+              load_before.c_str(), LoadAverage().c_str(), FormatTable(rows).c_str());
+  std::string scaling =
+      "| system | processes x slots | executions/s | Redis CPU/exec (µs) | Redis busy (cores) | "
+      "worker CPU/exec (µs) | workers busy (cores) | start-up (s) "
+      "|\n|---|---|---|---|---|---|---|---|\n";
+  auto line = [&](const char* system, const Json& r) {
+    absl::StrAppend(
+        &scaling, "| ", system, " | ", Setting(r), " | ", Thousands(Num(r, "exec_per_s")), " | ",
+        Fixed(Num(r, "redis_cpu_us_per_exec"), 1), " | ", Fixed(Num(r, "redis_cpu_util"), 2), " | ",
+        Fixed(Num(r, "client_cpu_us_per_exec"), 1), " | ", Fixed(Num(r, "client_cpu_util"), 2),
+        " | ", r.contains("startup_s") ? Fixed(Num(r, "startup_s"), 2) : "-", " |\n");
+  };
+  for (const Json& r : nd) line("ndx", r);
+  for (const Json& r : bl) line("BullMQ", r);
+  std::printf("#### Scaling (every setting)\n\n%s\n", scaling.c_str());
+  for (const Json& r : nd) {
+    if (Num(r, "failed") > 0) {
+      Progress(absl::StrCat("ndx run ", Setting(r), ": ", r["failed"].dump(),
+                            " executions did not complete"));
+      met = false;
+    }
+  }
+  return met;
+}
 }  // namespace
 }  // namespace ndx::bench
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "ndx-bench queue [--flags]: ndx's queue against BullMQ 5 on one local redis-server "
-      "(bench/README.md)");
+      "ndx-bench queue|engine|events|worker|scale [--flags]: ndx against BullMQ 5 on one local "
+      "redis-server, and the engine, events and workers on their own (bench/README.md)");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() != 2 || std::string(args[1]) != "queue") {
-    std::fprintf(stderr, "usage: ndx-bench queue [--flags]  (--help lists them)\n");
+  const std::string command = args.size() == 2 ? args[1] : "";
+  if (command != "queue" && command != "engine" && command != "events" && command != "worker" &&
+      command != "scale") {
+    std::fprintf(stderr,
+                 "usage: ndx-bench queue|engine|events|worker|scale [--flags]  (--help lists "
+                 "them)\n");
     return 2;
   }
+  // SpiderMonkey, before any thread starts (the engine subcommand runs JavaScript).
+  if (command == "engine") ndx::engine::InitJsEngine();
   const std::string dir = ndx::testing::MakeTempDir("ndx-bench");
-  absl::StatusOr<bool> met = ndx::bench::RunQueueBench(dir);
+  absl::StatusOr<bool> met = command == "queue"    ? ndx::bench::RunQueueBench(dir)
+                             : command == "engine" ? ndx::bench::RunEngine()
+                             : command == "events" ? ndx::bench::RunEvents(dir)
+                                                   : ndx::bench::RunWorker(dir);
   if (!met.ok()) {
     std::fprintf(stderr, "ndx-bench: %s\n(logs in %s)\n", met.status().ToString().c_str(),
                  dir.c_str());

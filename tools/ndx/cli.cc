@@ -22,11 +22,11 @@
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "libs/nodedrop/workflow_json.h"
 #include "ndx/v1/event_stream.grpc.pb.h"
 #include "ndx/v1/queue_service.grpc.pb.h"
 #include "ndx/v1/worker_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
-#include "libs/nodedrop/workflow_json.h"
 
 namespace ndx::cli {
 namespace {

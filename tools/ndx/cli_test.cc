@@ -8,10 +8,10 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
+#include "libs/nodedrop/workflow_json.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/status_matchers.h"
 #include "tools/ndx/cli.h"
-#include "libs/nodedrop/workflow_json.h"
 
 namespace ndx::cli {
 namespace {

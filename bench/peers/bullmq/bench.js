@@ -15,6 +15,12 @@
 //   latency         one idle worker process (concurrency C); the producer adds jobs at a fixed rate
 //                   R for T seconds; the processor records add-to-processing-start per job.
 //   memory          N waiting jobs (no worker): Redis used_memory growth per job.
+//   worker          like process, but the processor does the work of a 10-node execution with
+//                   per-node checkpoints and events (the peer of `ndx-bench worker`): --steps
+//                   steps (10), each `await` XADD of a node-started event to the events stream,
+//                   HSET of the step's output (a checkpoint-shaped JSON) into the job's output
+//                   hash, XADD of a node-completed event carrying that output; then EXPIRE of the
+//                   output hash (ndx gives its checkpoints a TTL too). Reports executions/s.
 //
 // Jobs are what NodeDrop enqueues: name "execute-workflow", jobId = a new UUID, data = the payload
 // file's JSON (the same bytes ndx stores), and NodeDrop's DEFAULT_JOB_OPTIONS (removeOnComplete 100,
@@ -52,10 +58,11 @@ function parseArgs(argv) {
     procs: [1],
     rate: 2000,
     seconds: 10,
+    steps: 10,
     flush: false,
   };
   const lists = new Set(['inflight', 'concurrency', 'procs']);
-  const numbers = new Set(['port', 'n', 'batch', 'rate', 'seconds']);
+  const numbers = new Set(['port', 'n', 'batch', 'rate', 'seconds', 'steps']);
   for (let i = 1; i < argv.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]);
     if (!m) throw new Error(`unexpected argument "${argv[i]}"`);
@@ -346,6 +353,110 @@ async function processMode(args, redis, payload) {
   }
 }
 
+// A worker process of the `worker` mode: one Worker whose processor does what ndx's worker does
+// for each node of a 10-node execution: a node-started event, the node's output persisted (ndx:
+// its checkpoint), a node-completed event with the output. Each Redis call is awaited before the
+// next, as a step would await its persistence before the next node runs. Events go to one
+// stream capped like ndx's feed (MAXLEN ~ 100000). Protocol as processWorkerChild.
+async function stepWorkerChild(args) {
+  let completed = 0;
+  const redis = new IORedis(connection(args));
+  const eventsKey = `nd:${args.queue}:events`;
+  const steps = args.steps;
+  const worker = new Worker(
+    args.queue,
+    async (job) => {
+      const outKey = `nd:${args.queue}:out:${job.id}`;
+      const nodes = (job.data.workflow && job.data.workflow.nodes) || [];
+      let item = job.data.triggerData || {};
+      for (let i = 0; i < steps; i++) {
+        const node = nodes[i] || { id: `n${i + 1}`, name: `Step ${i + 1}`, type: 'set' };
+        const base = {
+          executionId: job.id, workflowId: 'wf-bench-light', nodeId: node.id,
+          nodeName: node.name, nodeType: node.type,
+        };
+        await redis.xadd(eventsKey, 'MAXLEN', '~', '100000', '*', 'e', job.id, 'd',
+          JSON.stringify({ type: 'node-started', ...base, timestamp: new Date().toISOString() }));
+        item = { ...item, [`s${i}`]: i };  // the step's "work"
+        const output = { main: [{ json: item }], metadata: { nodeId: node.id } };
+        await redis.hset(outKey, node.id, JSON.stringify({ v: 1, status: 'completed', output }));
+        await redis.xadd(eventsKey, 'MAXLEN', '~', '100000', '*', 'e', job.id, 'd',
+          JSON.stringify({
+            type: 'node-completed', ...base, timestamp: new Date().toISOString(),
+            data: { outputData: output, duration: 0 },
+          }));
+      }
+      await redis.expire(outKey, 3600);
+    },
+    { connection: connection(args), concurrency: args.concurrency[0], autorun: false },
+  );
+  worker.on('completed', () => completed++);
+  worker.on('failed', (job, e) => log(`job failed: ${e.message}`));
+  worker.on('error', (e) => log(`worker error: ${e.message}`));
+  await worker.waitUntilReady();
+  await redis.ping();
+  let cpu0 = null;
+  process.on('message', async (msg) => {
+    if (msg.go) {
+      cpu0 = process.cpuUsage();
+      worker.run().catch((e) => log(`worker.run: ${e.message}`));
+    } else if (msg.stop) {
+      const cpu = process.cpuUsage(cpu0);
+      await worker.close(true);
+      redis.disconnect();
+      process.send({ done: true, cpu_us: cpu.user + cpu.system, completed }, () =>
+        process.disconnect());
+    }
+  });
+  process.send({ ready: true });
+}
+
+// Executions/s of the 10-step processor: pre-filled N jobs, P processes x Worker(concurrency C).
+async function workerMode(args, redis, payload) {
+  const waitKey = `bull:${args.queue}:wait`;
+  const activeKey = `bull:${args.queue}:active`;
+  for (const procs of args.procs) {
+    for (const concurrency of args.concurrency) {
+      if (args.flush) await redis.flushall();
+      const queue = new Queue(args.queue, {
+        connection: connection(args),
+        defaultJobOptions: DEFAULT_JOB_OPTIONS,
+      });
+      await addBulk(queue, payload.data, args.n, 1000, 4);
+      const children = Array.from({ length: procs }, () =>
+        fork('worker-child', args, ['--concurrency', String(concurrency),
+          '--steps', String(args.steps)]));
+      await Promise.all(children.map((c) => nextMessage(c, (m) => m.ready)));
+      const before = await redisCounters(redis);
+      const start = nowNs();
+      for (const c of children) c.send({ go: true });
+      for (;;) {
+        const [[, waiting], [, active]] = await redis.multi().llen(waitKey).llen(activeKey).exec();
+        if (waiting === 0 && active === 0) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const s = seconds(start);
+      const after = await redisCounters(redis);
+      const dones = children.map((c) => nextMessage(c, (m) => m.done));
+      for (const c of children) c.send({ stop: true });
+      const results = await Promise.all(dones);
+      const completed = results.reduce((a, r) => a + r.completed, 0);
+      const cpu = results.reduce((a, r) => a + r.cpu_us, 0);
+      const costs = perJob(before, after, args.n);
+      emit({
+        mode: 'worker', executions: args.n, completed, concurrency, procs, steps: args.steps,
+        seconds: s, exec_per_s: args.n / s, client_cpu_us_per_exec: cpu / args.n,
+        redis_cpu_us_per_exec: costs.redis_cpu_us_per_job,
+        redis_commands_per_exec: costs.redis_commands_per_job,
+        script_calls_per_exec: costs.script_calls_per_job,
+        redis_cpu_util: (costs.redis_cpu_us_per_job * args.n) / 1e6 / s,
+        client_cpu_util: cpu / 1e6 / s, payload_bytes: payload.bytes,
+      });
+      await queue.close();
+    }
+  }
+}
+
 // The worker process of the `latency` mode. Each job's id carries the CLOCK_MONOTONIC nanoseconds
 // at which the producer called add() (job.timestamp is the same instant in Date.now()
 // milliseconds, too coarse for a 5 ms p99); the processor records now - that, as its first step.
@@ -455,12 +566,14 @@ async function main() {
   if (process.send) process.on('disconnect', () => process.exit(0));
   if (args.mode === 'process-worker') return processWorkerChild(args);
   if (args.mode === 'latency-worker') return latencyWorkerChild(args);
+  if (args.mode === 'worker-child') return stepWorkerChild(args);
   const modes = {
     'enqueue-bulk': enqueueBulk,
     'enqueue-single': enqueueSingle,
     process: processMode,
     latency: latencyMode,
     memory: memoryMode,
+    worker: workerMode,
   };
   const run = modes[args.mode];
   if (!run) {
