@@ -32,6 +32,15 @@ absl::StatusOr<std::unique_ptr<History>> History::Create(const std::string& data
 
 void History::Start() {
   if (thread_.joinable()) return;
+  // Migrate before the process serves, when PostgreSQL answers: a first request must not find the
+  // tables missing (its writes would fail instead of waiting in the outbox). When PostgreSQL is
+  // down, writes go to the outbox and the thread migrates once it is back.
+  const absl::Status s = store::ApplyMigrations(pg_);
+  if (s.ok()) {
+    migrated_ = true;
+  } else {
+    log::Warn("history schema not migrated yet; retrying in the background", {{"error", s}});
+  }
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -44,12 +53,8 @@ void History::Stop() {
 void History::Run() {
   // Migrate first (the drainer must not apply writes to a missing schema).
   absl::Duration backoff = absl::Milliseconds(200);
-  bool warned = false;
-  while (!stop_.HasBeenNotified()) {
-    const absl::Status s = store::ApplyMigrations(pg_);
-    if (s.ok()) break;
-    if (!warned) log::Warn("history schema not migrated yet; retrying", {{"error", s}});
-    warned = true;
+  while (!migrated_ && !stop_.HasBeenNotified()) {
+    if (store::ApplyMigrations(pg_).ok()) break;  // Start() logged the first failure
     if (stop_.WaitForNotificationWithTimeout(backoff)) return;
     backoff = std::min(backoff * 2, absl::Seconds(5));
   }
