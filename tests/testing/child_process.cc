@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -59,29 +59,66 @@ absl::Status ChildProcess::Start(const std::vector<std::string>& argv, const std
   for (auto& a : args) c_argv.push_back(a.data());
   c_argv.push_back(nullptr);
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  // The child gets default signal dispositions and an empty mask (a test binary may block
-  // signals in some threads).
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t empty_mask, all_signals;
-  sigemptyset(&empty_mask);
-  sigfillset(&all_signals);
-  posix_spawnattr_setsigmask(&attr, &empty_mask);
-  posix_spawnattr_setsigdefault(&attr, &all_signals);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  pid_t pid = -1;
-  const int rc = posix_spawnp(&pid, c_argv[0], &actions, &attr, c_argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    return absl::InternalError(absl::StrCat("spawn ", argv[0], ": ", std::strerror(rc)));
+  // fork + exec rather than posix_spawn, for PR_SET_PDEATHSIG: a test binary that crashes or is
+  // killed by ctest's timeout must not leave its servers running. The kernel sends the signal
+  // when the *thread* that forked exits, so it is only requested from the main thread (which
+  // lives as long as the process); a child started from another thread is reaped as before.
+  // Everything the child needs is prepared here: between fork and exec it only makes
+  // async-signal-safe calls. An exec failure comes back through a close-on-exec pipe.
+  const bool kill_with_parent = ::getpid() == static_cast<pid_t>(::gettid());
+  const pid_t parent = ::getpid();
+  int error_pipe[2];
+  if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(error_pipe[0]);
+    ::close(error_pipe[1]);
+    return absl::InternalError(absl::StrCat("fork for ", argv[0], ": ", std::strerror(err)));
+  }
+  if (pid == 0) {
+    if (kill_with_parent) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+    }
+    // Default dispositions and an empty mask (a test binary may block signals in some threads).
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int signo = 1; signo < NSIG; ++signo) {
+      if (signo != SIGKILL && signo != SIGSTOP) ::sigaction(signo, &dfl, nullptr);
+    }
+    sigset_t empty_mask;
+    sigemptyset(&empty_mask);
+    ::sigprocmask(SIG_SETMASK, &empty_mask, nullptr);
+    int err = 0;
+    const int in = ::open("/dev/null", O_RDONLY);
+    const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0 || ::dup2(in, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 ||
+        ::dup2(out, STDERR_FILENO) < 0) {
+      err = errno;
+    } else {
+      if (in > STDERR_FILENO) ::close(in);
+      if (out > STDERR_FILENO) ::close(out);
+      ::execvpe(c_argv[0], c_argv.data(), envp.data());
+      err = errno;
+    }
+    ssize_t ignored = ::write(error_pipe[1], &err, sizeof(err));
+    (void)ignored;
+    ::_exit(127);
+  }
+  ::close(error_pipe[1]);
+  int child_errno = 0;
+  ssize_t n;
+  while ((n = ::read(error_pipe[0], &child_errno, sizeof(child_errno))) < 0 && errno == EINTR) {
+  }
+  ::close(error_pipe[0]);
+  if (n > 0) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return absl::InternalError(absl::StrCat("spawn ", argv[0], ": ", std::strerror(child_errno)));
   }
   pid_ = pid;
   return absl::OkStatus();

@@ -1,8 +1,10 @@
 // File: child_process.h
 //
-// ChildProcess: a program started with posix_spawn as a direct child of the test, so that it can be
-// signalled (SIGTERM, SIGKILL) and reaped reliably (toolchain.md: daemonized servers become zombies
-// of the sandbox's PID 1 after kill -9). Output goes to a log file that tests can read.
+// ChildProcess: a program started as a direct child of the test, so that it can be signalled
+// (SIGTERM, SIGKILL) and reaped reliably (toolchain.md: daemonized servers become zombies of the
+// sandbox's PID 1 after kill -9). Output goes to a log file that tests can read. A child started
+// from the main thread is SIGKILLed by the kernel if the test process dies first (a crash, a
+// ctest timeout), so no server outlives its test.
 //
 //   ndx::testing::ChildProcess p;
 //   ASSERT_THAT(p.Start({"/usr/bin/redis-server", "--port", "0"}, "/tmp/x/redis.log"), IsOk());

@@ -30,11 +30,12 @@ std::string PgBinDir() {
 }
 
 // initdb and postgres refuse to run as root: as root, run them as the `postgres` user (which the
-// postgresql package creates). setpriv execs in place, so the child's pid is the server's.
+// postgresql package creates). setpriv execs in place, so the child's pid is the server's; it keeps
+// the parent-death signal ChildProcess set, which a change of user would otherwise clear.
 std::vector<std::string> AsPostgres(std::vector<std::string> argv) {
   if (::geteuid() != 0) return argv;
   std::vector<std::string> wrapped = {"setpriv", "--reuid=postgres", "--regid=postgres",
-                                      "--init-groups"};
+                                      "--init-groups", "--pdeathsig=keep"};
   wrapped.insert(wrapped.end(), argv.begin(), argv.end());
   return wrapped;
 }

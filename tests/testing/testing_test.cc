@@ -1,7 +1,9 @@
 // Tests of the test support itself: the fixtures really start, kill and restart real servers.
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/child_process.h"
@@ -52,6 +54,43 @@ TEST(ChildProcess, WaitForTimesOutThenKillWorks) {
 TEST(ChildProcess, StartOfMissingProgramFails) {
   ChildProcess p;
   EXPECT_THAT(p.Start({"ndx-no-such-program"}, "/dev/null"), StatusIs(absl::StatusCode::kInternal));
+}
+
+// A test process that dies (a crash, ctest's timeout) takes the servers it started with it.
+TEST(ChildProcess, ChildDiesWithTheProcessThatStartedIt) {
+  const std::string dir = MakeTempDir("ndx-child");
+  int pid_pipe[2];
+  ASSERT_EQ(::pipe(pid_pipe), 0);
+  const pid_t middle = ::fork();
+  ASSERT_GE(middle, 0);
+  if (middle == 0) {
+    // The forked copy's only thread is its main thread, like a test binary's gtest thread.
+    ChildProcess sleeper;
+    pid_t pid = -1;
+    if (sleeper.Start({"sleep", "300"}, dir + "/log").ok()) pid = sleeper.pid();
+    if (::write(pid_pipe[1], &pid, sizeof(pid)) != sizeof(pid)) ::_exit(1);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(pid_pipe[1]);
+  pid_t sleeper_pid = -1;
+  ASSERT_EQ(::read(pid_pipe[0], &sleeper_pid, sizeof(sleeper_pid)),
+            static_cast<ssize_t>(sizeof(sleeper_pid)));
+  ::close(pid_pipe[0]);
+  ASSERT_GT(sleeper_pid, 0);
+  ::kill(middle, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(middle, &status, 0), middle);
+  // Gone, or a zombie waiting for PID 1 to reap it: either way no longer running.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        const std::string stat = ReadFile(absl::StrCat("/proc/", sleeper_pid, "/stat"));
+        if (stat.empty()) return true;
+        const size_t paren = stat.rfind(')');
+        return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+      },
+      absl::Seconds(10)))
+      << "sleep " << sleeper_pid << " outlived the process that started it";
 }
 
 TEST(RedisServer, KillAndRestartKeepsPortAndAofData) {
