@@ -5,6 +5,8 @@
 //   ndx-bench events [--flags]     EventLog appends/s; append-to-gRPC-client latency
 //   ndx-bench worker [--flags]     ndx-worker processes vs a BullMQ 10-step processor; 1/2/4 procs
 //   ndx-bench scale [--flags]      the same as `worker`
+//   ndx-bench gateway [--flags]    ndx-gateway: REST executions/s; N Socket.IO clients following
+//                                  executions (event latency, gateway RSS)
 //
 // starts its own redis-server (no persistence) and ndx-queue on free loopback ports, then, `--runs`
 // times, measures ndx's queue and BullMQ 5 (bench/peers/bullmq/bench.js, run with Node) against
@@ -36,6 +38,7 @@
 #include "bench/bullmq_peer.h"
 #include "bench/engine_bench.h"
 #include "bench/events_bench.h"
+#include "bench/gateway_bench.h"
 #include "bench/queue_bench.h"
 #include "bench/report.h"
 #include "bench/worker_bench.h"
@@ -51,6 +54,9 @@
 #endif
 #ifndef NDX_WORKER_BINARY
 #define NDX_WORKER_BINARY "ndx-worker"
+#endif
+#ifndef NDX_GATEWAY_BINARY
+#define NDX_GATEWAY_BINARY "ndx-gateway"
 #endif
 #ifndef NDX_SOURCE_DIR
 #define NDX_SOURCE_DIR "."
@@ -107,6 +113,24 @@ ABSL_FLAG(std::string, ndx_worker, NDX_WORKER_BINARY, "the ndx-worker binary");
 ABSL_FLAG(bool, keep_logs, false,
           "keep the log directory (ndx-queue, BullMQ peer, payload) after a successful run; it is "
           "always kept after an error");
+
+// gateway
+ABSL_FLAG(std::string, ndx_gateway, NDX_GATEWAY_BINARY, "the ndx-gateway binary");
+ABSL_FLAG(int, gw_connections, 16,
+          "gateway: REST keep-alive connections, one request in flight each");
+ABSL_FLAG(int, gw_rest_seconds, 10, "gateway: duration of the REST phase");
+ABSL_FLAG(bool, gw_postgres, true,
+          "gateway: start a PostgreSQL server of its own (else DATABASE_URL is a closed port)");
+ABSL_FLAG(int, gw_threads, 2, "gateway: NDX_GATEWAY_THREADS");
+ABSL_FLAG(int, gw_workers, 2, "gateway: ndx-worker processes");
+ABSL_FLAG(int, gw_worker_slots, 256, "gateway: EXECUTION_WORKER_CONCURRENCY of each worker");
+ABSL_FLAG(int, gw_clients, 1000, "gateway: Socket.IO clients, one execution each");
+ABSL_FLAG(int, gw_steps, 5, "gateway: wait + set pairs of each followed execution");
+ABSL_FLAG(int, gw_wait_ms, 400, "gateway: duration of each wait node (ms)");
+ABSL_FLAG(std::string, gw_script, NDX_SOURCE_DIR "/bench/gateway/sio_clients.js",
+          "gateway: the Socket.IO client driver");
+ABSL_FLAG(std::string, gw_node_path, NDX_SOURCE_DIR "/tests/e2e/node_modules",
+          "gateway: NODE_PATH with socket.io-client (npm ci --prefix tests/e2e)");
 
 namespace ndx::bench {
 namespace {
@@ -628,29 +652,125 @@ absl::StatusOr<bool> RunWorker(const std::string& dir) {
   }
   return met;
 }
+// --- gateway ------------------------------------------------------------------------------------
+
+absl::StatusOr<bool> RunGateway(const std::string& dir) {
+  Progress(absl::StrCat("gateway; logs in ", dir, "; load average ", LoadAverage()));
+  testing::RedisServer redis;
+  NDX_RETURN_IF_ERROR(redis.Start());
+  GatewayBenchOptions o;
+  o.redis_url = redis.url();
+  o.queue_binary = absl::GetFlag(FLAGS_ndx_queue);
+  o.worker_binary = absl::GetFlag(FLAGS_ndx_worker);
+  o.gateway_binary = absl::GetFlag(FLAGS_ndx_gateway);
+  o.node = absl::GetFlag(FLAGS_node);
+  o.script = absl::GetFlag(FLAGS_gw_script);
+  o.node_path = absl::GetFlag(FLAGS_gw_node_path);
+  o.log_dir = dir;
+  o.connections = absl::GetFlag(FLAGS_gw_connections);
+  o.rest_time = absl::Seconds(absl::GetFlag(FLAGS_gw_rest_seconds));
+  o.gateway_threads = absl::GetFlag(FLAGS_gw_threads);
+  o.postgres = absl::GetFlag(FLAGS_gw_postgres);
+  o.workers = absl::GetFlag(FLAGS_gw_workers);
+  o.worker_slots = absl::GetFlag(FLAGS_gw_worker_slots);
+  o.clients = absl::GetFlag(FLAGS_gw_clients);
+  o.steps = absl::GetFlag(FLAGS_gw_steps);
+  o.wait_ms = absl::GetFlag(FLAGS_gw_wait_ms);
+  if (!std::filesystem::exists(o.node_path + "/socket.io-client/package.json")) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("no socket.io-client in ", o.node_path, " (npm ci --prefix tests/e2e)"));
+  }
+  const std::string load_before = LoadAverage();
+  NDX_ASSIGN_OR_RETURN(std::vector<Json> records, RunGatewayBench(o));
+  std::vector<SimpleRow> rows;
+  bool met = true;
+  auto mib = [](const Json& r, const char* k) { return Fixed(Num(r, k) / 1024, 1); };
+  for (const Json& r : records) {
+    if (r["mode"] == "rest") {
+      rows.push_back(
+          {absl::StrCat("POST /api/executions (2-node workflow), ", r["connections"].get<int>(),
+                        " keep-alive connections, 1 request in flight each (201s/s)"),
+           absl::StrCat(Thousands(Num(r, "req_per_s")), " (", Thousands(Num(r, "created")), " in ",
+                        Fixed(Num(r, "seconds"), 1), " s; other statuses ",
+                        Thousands(Num(r, "other_status")), ")"),
+           "", ""});
+      rows.push_back({"request latency p50 / p99 (ms)",
+                      absl::StrCat(Fixed(Num(r, "p50_ms"), 2), " / ", Fixed(Num(r, "p99_ms"), 2)),
+                      "", ""});
+      rows.push_back({"gateway CPU per request (µs); gateway busy (cores)",
+                      absl::StrCat(Fixed(Num(r, "gateway_cpu_us_per_req"), 1), "; ",
+                                   Fixed(Num(r, "gateway_cpu_util"), 2)),
+                      "", ""});
+    } else if (r["mode"] == "socketio") {
+      const bool ok = Num(r, "failed") == 0 && Num(r, "start_errors") == 0 &&
+                      Num(r, "connected") == Num(r, "clients");
+      met = met && ok;
+      rows.push_back(
+          {absl::StrCat(Thousands(Num(r, "clients")),
+                        " Socket.IO clients (websocket), each following its own "
+                        "execution: event latency p50 / p99 (ms)"),
+           absl::StrCat(Fixed(Num(r, "p50_ms"), 1), " / ", Fixed(Num(r, "p99_ms"), 1), " (p90 ",
+                        Fixed(Num(r, "p90_ms"), 1), ", max ", Fixed(Num(r, "max_ms"), 1), ")"),
+           "every execution followed to completed", ok ? "pass" : "FAIL"});
+      rows.push_back(
+          {"the same, only events received once all executions had been started: "
+           "count, p50 / p99 (ms)",
+           absl::StrCat(Thousands(Num(r, "after_start")), ", ",
+                        Fixed(Num(r, "after_start_p50_ms"), 1), " / ",
+                        Fixed(Num(r, "after_start_p99_ms"), 1)),
+           "", ""});
+      rows.push_back(
+          {"events received / of which live (measured) / replayed at subscribe",
+           absl::StrCat(Thousands(Num(r, "events")), " / ", Thousands(Num(r, "measured")), " / ",
+                        Thousands(Num(r, "replayed"))),
+           "", ""});
+      rows.push_back(
+          {"connect all (s) / start all (s) / all completed (s)",
+           absl::StrCat(Fixed(Num(r, "connect_s"), 1), " / ", Fixed(Num(r, "start_s"), 1), " / ",
+                        Fixed(Num(r, "follow_s"), 1)),
+           "", ""});
+      rows.push_back(
+          {"gateway VmRSS (MiB): at start / before clients / all connected / peak / "
+           "after disconnect",
+           absl::StrCat(mib(r, "rss_kb_start"), " / ", mib(r, "rss_kb_before"), " / ",
+                        mib(r, "rss_kb_connected"), " / ", mib(r, "rss_kb_peak"), " / ",
+                        mib(r, "rss_kb_after")),
+           "", ""});
+      rows.push_back(
+          {"gateway CPU during the phase (s)", Fixed(Num(r, "gateway_cpu_s"), 1), "", ""});
+    }
+  }
+  std::printf("\n### ndx-bench gateway (load average before: %s; after: %s)\n\n%s\n",
+              load_before.c_str(), LoadAverage().c_str(), FormatSimpleTable(rows).c_str());
+  return met;
+}
+
 }  // namespace
 }  // namespace ndx::bench
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "ndx-bench queue|engine|events|worker|scale [--flags]: ndx against BullMQ 5 on one local "
+      "ndx-bench queue|engine|events|worker|scale|gateway [--flags]: ndx against BullMQ 5 on one "
+      "local "
       "redis-server, and the engine, events and workers on their own (bench/README.md)");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() == 2 ? args[1] : "";
   if (command != "queue" && command != "engine" && command != "events" && command != "worker" &&
-      command != "scale") {
-    std::fprintf(stderr,
-                 "usage: ndx-bench queue|engine|events|worker|scale [--flags]  (--help lists "
-                 "them)\n");
+      command != "scale" && command != "gateway") {
+    std::fprintf(
+        stderr,
+        "usage: ndx-bench queue|engine|events|worker|scale|gateway [--flags]  (--help lists "
+        "them)\n");
     return 2;
   }
   // SpiderMonkey, before any thread starts (the engine subcommand runs JavaScript).
   if (command == "engine") ndx::engine::InitJsEngine();
   const std::string dir = ndx::testing::MakeTempDir("ndx-bench");
-  absl::StatusOr<bool> met = command == "queue"    ? ndx::bench::RunQueueBench(dir)
-                             : command == "engine" ? ndx::bench::RunEngine()
-                             : command == "events" ? ndx::bench::RunEvents(dir)
-                                                   : ndx::bench::RunWorker(dir);
+  absl::StatusOr<bool> met = command == "queue"     ? ndx::bench::RunQueueBench(dir)
+                             : command == "engine"  ? ndx::bench::RunEngine()
+                             : command == "events"  ? ndx::bench::RunEvents(dir)
+                             : command == "gateway" ? ndx::bench::RunGateway(dir)
+                                                    : ndx::bench::RunWorker(dir);
   if (!met.ok()) {
     std::fprintf(stderr, "ndx-bench: %s\n(logs in %s)\n", met.status().ToString().c_str(),
                  dir.c_str());
