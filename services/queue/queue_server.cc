@@ -90,12 +90,12 @@ absl::Status QueueServer::Start() {
 }
 
 void QueueServer::Shutdown(absl::Duration grace) {
-  if (runtime_ == nullptr) return;
+  // Start may have failed half-way (a busy port): stop whatever it had started.
   if (!stop_housekeeping_.HasBeenNotified()) stop_housekeeping_.Notify();
   if (housekeeping_.joinable()) housekeeping_.join();
   if (direct_ != nullptr) direct_->Shutdown(grace);
   if (history_ != nullptr) history_->Stop();
-  runtime_->Shutdown(grace);
+  if (runtime_ != nullptr) runtime_->Shutdown(grace);
 }
 
 }  // namespace ndx::queue

@@ -45,10 +45,11 @@ class QueueServer {
  private:
   config::QueueConfig config_;
   WorkflowValidator validator_;
+  // Declared first, destroyed last: everything below borrows its connections.
+  std::unique_ptr<redis::RedisPool> pool_;
   std::unique_ptr<service::History> history_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<QueueMetrics> metrics_;
-  std::unique_ptr<redis::RedisPool> pool_;
   std::unique_ptr<QueueServiceImpl> service_;
   std::unique_ptr<EventStreamService> events_;
   std::unique_ptr<worker::WorkerRunner> direct_;  // direct mode (use_queue=false)

@@ -45,14 +45,17 @@ absl::Status WorkerServer::Start() {
 }
 
 void WorkerServer::Shutdown(absl::Duration grace) {
-  if (shut_down_ || runtime_ == nullptr) return;
+  if (shut_down_) return;
   shut_down_ = true;
-  const std::vector<std::string> released = runner_->Shutdown(grace);
+  // Start may have failed half-way (a busy port): stop whatever it had started. The runner only
+  // runs once the runtime is up.
+  std::vector<std::string> released;
+  if (runtime_ != nullptr) released = runner_->Shutdown(grace);
   if (history_ != nullptr) history_->Stop();
   if (!released.empty()) {
     log::Info("handed executions back to the queue", {{"count", released.size()}});
   }
-  runtime_->Shutdown(absl::Seconds(1));
+  if (runtime_ != nullptr) runtime_->Shutdown(absl::Seconds(1));
 }
 
 }  // namespace ndx::worker

@@ -38,10 +38,11 @@ class WorkerServer {
 
  private:
   config::WorkerConfig config_;
+  // Declared first, destroyed last: everything below borrows its connections.
+  std::unique_ptr<redis::RedisPool> pool_;
   std::unique_ptr<service::History> history_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<WorkerMetrics> metrics_;
-  std::unique_ptr<redis::RedisPool> pool_;
   std::unique_ptr<WorkerRunner> runner_;
   std::unique_ptr<WorkerServiceImpl> service_;
   std::unique_ptr<service::ServiceRuntime> runtime_;
