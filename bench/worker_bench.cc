@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "bench/bench_util.h"
 #include "bench/redis_probe.h"
+#include "bench/workload.h"
 #include "libs/common/clock.h"
 #include "libs/common/status_macros.h"
 #include "libs/queue/redis_queue.h"
@@ -19,13 +20,6 @@ namespace ndx::bench {
 namespace {
 
 using Json = nlohmann::json;
-
-struct NodeSpec {
-  const char* id;
-  const char* name;
-  const char* type;
-  const char* parameters_json;
-};
 
 // Little work per node (no HTTP, no JavaScript; n5, the false branch, is skipped: 9 nodes run, 10
 // checkpoints): what is measured is the worker's per-node
@@ -49,12 +43,6 @@ constexpr NodeSpec kNodes[] = {
     {"n10", "Done", "noop", "{}"},
 };
 
-struct EdgeSpec {
-  const char* source;
-  const char* output;
-  const char* target;
-};
-
 constexpr EdgeSpec kEdges[] = {
     {"n1", "main", "n2"}, {"n2", "main", "n3"},  {"n3", "true", "n4"}, {"n3", "false", "n5"},
     {"n4", "main", "n6"}, {"n5", "main", "n6"},  {"n6", "main", "n7"}, {"n7", "main", "n8"},
@@ -66,22 +54,7 @@ v1::ExecuteWorkflowRequest LightRequest(const std::string& queue) {
   v1::Workflow* wf = request.mutable_workflow();
   wf->set_id("wf-bench-light");
   wf->set_name("Light 10-node workflow");
-  for (const NodeSpec& spec : kNodes) {
-    v1::Node* node = wf->add_nodes();
-    node->set_id(spec.id);
-    node->set_name(spec.name);
-    node->set_type(spec.type);
-    node->set_parameters_json(spec.parameters_json);
-  }
-  int i = 0;
-  for (const EdgeSpec& edge : kEdges) {
-    v1::Connection* c = wf->add_connections();
-    c->set_id("c" + std::to_string(++i));
-    c->set_source_node_id(edge.source);
-    c->set_source_output(edge.output);
-    c->set_target_node_id(edge.target);
-  }
-  wf->mutable_settings()->set_save_execution_to_database(false);
+  BuildWorkflow(kNodes, kEdges, *wf);
   request.set_trigger_data_json(R"({"order":{"id":"o-1","total":150,"customer":"acme"}})");
   request.set_use_queue(true);
   request.set_queue(queue);

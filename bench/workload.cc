@@ -5,13 +5,6 @@
 namespace ndx::bench {
 namespace {
 
-struct NodeSpec {
-  const char* id;
-  const char* name;
-  const char* type;
-  const char* parameters_json;
-};
-
 // A typical order-processing workflow (parameters kept short: the 10 nodes and 10 connections
 // alone take about 2 KB in the payload's format).
 constexpr NodeSpec kNodes[] = {
@@ -27,12 +20,6 @@ constexpr NodeSpec kNodes[] = {
     {"n10", "Notify", "http-request", R"({"method":"POST","url":"https://hooks.slack.com/x"})"},
 };
 
-struct EdgeSpec {
-  const char* source;
-  const char* output;
-  const char* target;
-};
-
 constexpr EdgeSpec kEdges[] = {
     {"n1", "main", "n2"}, {"n2", "main", "n3"},     {"n3", "true", "n4"}, {"n4", "main", "n5"},
     {"n5", "main", "n6"}, {"n3", "false", "n7"},    {"n6", "main", "n8"}, {"n7", "main", "n8"},
@@ -41,30 +28,35 @@ constexpr EdgeSpec kEdges[] = {
 
 }  // namespace
 
-v1::ExecuteWorkflowRequest WorkflowRequest(const std::string& queue) {
-  v1::ExecuteWorkflowRequest request;
-  v1::Workflow* wf = request.mutable_workflow();
-  wf->set_id("cm5order0workflow01");
-  wf->set_name("Process new orders");
-  for (const NodeSpec& spec : kNodes) {
-    v1::Node* node = wf->add_nodes();
+void BuildWorkflow(std::span<const NodeSpec> nodes, std::span<const EdgeSpec> edges,
+                   v1::Workflow& wf) {
+  for (const NodeSpec& spec : nodes) {
+    v1::Node* node = wf.add_nodes();
     node->set_id(spec.id);
     node->set_name(spec.name);
     node->set_type(spec.type);
     node->set_parameters_json(spec.parameters_json);
   }
   int i = 0;
-  for (const EdgeSpec& edge : kEdges) {
-    v1::Connection* c = wf->add_connections();
+  for (const EdgeSpec& edge : edges) {
+    v1::Connection* c = wf.add_connections();
     c->set_id("c" + std::to_string(++i));
     c->set_source_node_id(edge.source);
     c->set_source_output(edge.output);
     c->set_target_node_id(edge.target);
   }
+  wf.mutable_settings()->set_save_execution_to_database(false);
+}
+
+v1::ExecuteWorkflowRequest WorkflowRequest(const std::string& queue) {
+  v1::ExecuteWorkflowRequest request;
+  v1::Workflow* wf = request.mutable_workflow();
+  wf->set_id("cm5order0workflow01");
+  wf->set_name("Process new orders");
+  BuildWorkflow(kNodes, kEdges, *wf);
   wf->mutable_settings()->set_timezone("Europe/Berlin");
-  // Measure the queue path only: no execution-history row in PostgreSQL (the BullMQ peer does not
-  // model NodeDrop's INSERT into `executions` either).
-  wf->mutable_settings()->set_save_execution_to_database(false);
+  // BuildWorkflow turned the history off: the BullMQ peer does not model NodeDrop's INSERT into
+  // `executions` either.
   request.set_trigger_data_json(R"({"body":{"id":"ord_2Q8f7"},"ts":"2025-12-26T10:00:00Z"})");
   request.set_use_queue(true);
   request.set_queue(queue);

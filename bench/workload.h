@@ -7,12 +7,31 @@
 // ExecuteWorkflow through gRPC sends Request(), from which ndx-queue builds that payload itself.
 #pragma once
 
+#include <span>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "ndx/v1/queue_service.pb.h"
 
 namespace ndx::bench {
+
+// A node and a connection of a benchmark workflow, as constant tables.
+struct NodeSpec {
+  const char* id;
+  const char* name;
+  const char* type;
+  const char* parameters_json;
+};
+struct EdgeSpec {
+  const char* source;
+  const char* output;
+  const char* target;
+};
+
+// Fills `wf` with the nodes and connections (ids c1, c2, ...), and saveExecutionToDatabase false:
+// the benchmarks measure the queue and worker paths, not the history.
+void BuildWorkflow(std::span<const NodeSpec> nodes, std::span<const EdgeSpec> edges,
+                   v1::Workflow& wf);
 
 // The ExecuteWorkflow request of the benchmark (inline workflow, queue mode, no request_id: what
 // the gateway sends for a NodeDrop "execute workflow"), with saveExecutionToDatabase false so that
