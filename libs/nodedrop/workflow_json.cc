@@ -86,13 +86,13 @@ absl::Status ConvertNode(const Json& n, const std::string& path, v1::Node* node)
   if (node->id().empty()) return absl::InvalidArgumentError(absl::StrCat(path, ".id: missing"));
   if (absl::Status s = OptString(n, "name", path, node->mutable_name()); !s.ok()) return s;
   if (absl::Status s = OptString(n, "type", path, node->mutable_type()); !s.ok()) return s;
-  if (node->type().empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ".type: missing (node \"", node->id(), "\")"));
-  }
   if (auto p = n.find("parameters"); p != n.end() && !p->is_null()) {
     if (!p->is_object()) return WrongType(absl::StrCat(path, ".parameters"), "an object");
     node->set_parameters_json(p->dump());
+  }
+  if (node->type().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ".type: missing (node \"", node->id(), "\")"));
   }
   bool disabled = false;
   if (absl::Status s = OptBool(n, "disabled", path, &disabled); !s.ok()) return s;
@@ -129,8 +129,7 @@ absl::Status ConvertConnection(const Json& c, const std::string& path, v1::Conne
   return absl::OkStatus();
 }
 
-absl::Status ConvertSettings(const Json& st, v1::WorkflowSettings* ws) {
-  const std::string path = "settings";
+absl::Status ConvertSettings(const Json& st, const std::string& path, v1::WorkflowSettings* ws) {
   if (!st.is_object()) return WrongType(path, "an object");
   int64_t v = 0;
   bool present = false;
@@ -153,31 +152,42 @@ absl::Status ConvertSettings(const Json& st, v1::WorkflowSettings* ws) {
 }  // namespace
 
 absl::StatusOr<v1::Workflow> WorkflowFromNodeDropJson(const Json& doc,
-                                                      const std::string& default_id) {
-  if (!doc.is_object()) return WrongType("the document", "a JSON object");
+                                                      const std::string& default_id,
+                                                      const std::string& field) {
+  // Error paths: "nodes[0].type", or "workflowData.nodes[0].type" under a request field.
+  const std::string prefix = field.empty() ? "" : absl::StrCat(field, ".");
+  if (!doc.is_object()) return WrongType(field.empty() ? "the document" : field, "a JSON object");
   const Json* wf = &doc;
-  if (!doc.contains("nodes") && doc.contains("workflow")) wf = &doc["workflow"];
-  if (!wf->is_object()) return WrongType("workflow", "an object");
+  std::string wf_path = field.empty() ? "workflow" : field;
+  std::string at = prefix;
+  if (!doc.contains("nodes") && doc.contains("workflow")) {
+    wf = &doc["workflow"];
+    wf_path = absl::StrCat(prefix, "workflow");
+    at = absl::StrCat(wf_path, ".");
+  }
+  if (!wf->is_object()) return WrongType(wf_path, "an object");
   auto nodes = wf->find("nodes");
   if (nodes == wf->end() || !nodes->is_array()) {
-    return absl::InvalidArgumentError(
-        "nodes: missing; expected a NodeDrop workflow ({\"nodes\": [...], \"connections\": "
-        "[...]}) or {\"workflow\": {...}}");
+    return absl::InvalidArgumentError(absl::StrCat(
+        at,
+        "nodes: missing or not an array; expected a NodeDrop workflow ({\"nodes\": [...], "
+        "\"connections\": [...]}) or {\"workflow\": {...}}"));
   }
   v1::Workflow out;
-  if (absl::Status s = OptString(*wf, "id", "workflow", out.mutable_id()); !s.ok()) return s;
+  if (absl::Status s = OptString(*wf, "id", wf_path, out.mutable_id()); !s.ok()) return s;
   if (out.id().empty()) out.set_id(default_id);
-  if (absl::Status s = OptString(*wf, "name", "workflow", out.mutable_name()); !s.ok()) return s;
+  if (absl::Status s = OptString(*wf, "name", wf_path, out.mutable_name()); !s.ok()) return s;
   for (size_t i = 0; i < nodes->size(); ++i) {
-    if (absl::Status s = ConvertNode((*nodes)[i], absl::StrCat("nodes[", i, "]"), out.add_nodes());
+    if (absl::Status s =
+            ConvertNode((*nodes)[i], absl::StrCat(at, "nodes[", i, "]"), out.add_nodes());
         !s.ok()) {
       return s;
     }
   }
   if (auto conns = wf->find("connections"); conns != wf->end() && !conns->is_null()) {
-    if (!conns->is_array()) return WrongType("connections", "an array");
+    if (!conns->is_array()) return WrongType(absl::StrCat(at, "connections"), "an array");
     for (size_t i = 0; i < conns->size(); ++i) {
-      if (absl::Status s = ConvertConnection((*conns)[i], absl::StrCat("connections[", i, "]"),
+      if (absl::Status s = ConvertConnection((*conns)[i], absl::StrCat(at, "connections[", i, "]"),
                                              out.add_connections());
           !s.ok()) {
         return s;
@@ -185,7 +195,10 @@ absl::StatusOr<v1::Workflow> WorkflowFromNodeDropJson(const Json& doc,
     }
   }
   if (auto st = wf->find("settings"); st != wf->end() && !st->is_null()) {
-    if (absl::Status s = ConvertSettings(*st, out.mutable_settings()); !s.ok()) return s;
+    if (absl::Status s = ConvertSettings(*st, absl::StrCat(at, "settings"), out.mutable_settings());
+        !s.ok()) {
+      return s;
+    }
   }
   return out;
 }

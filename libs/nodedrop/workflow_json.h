@@ -21,9 +21,11 @@
 namespace ndx::nodedrop {
 
 // Converts a parsed NodeDrop workflow document (either shape above). `default_id` becomes the
-// workflow id when the document has none.
+// workflow id when the document has none. Errors name the field ("nodes[2].parameters: must be an
+// object"), under `field` when the document is part of a request ("workflowData.nodes[2]...").
 absl::StatusOr<v1::Workflow> WorkflowFromNodeDropJson(const nlohmann::json& doc,
-                                                      const std::string& default_id);
+                                                      const std::string& default_id,
+                                                      const std::string& field = "");
 
 // Reads and converts a workflow file. The workflow id defaults to the file name without its
 // directory and extension.

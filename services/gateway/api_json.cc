@@ -5,6 +5,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/nodedrop/workflow_json.h"
 
 namespace ndx::gateway {
 namespace {
@@ -23,38 +24,6 @@ Json ErrorToJson(const v1::ExecutionError& e) {
   if (!e.stack().empty()) j["stack"] = e.stack();
   j["transient"] = e.transient();
   return j;
-}
-
-absl::Status WrongType(const std::string& field, const char* want) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": must be ", want));
-}
-
-absl::Status OptString(const Json& j, const char* key, const std::string& path, std::string* out) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_string()) return WrongType(absl::StrCat(path, ".", key), "a string");
-  *out = it->get<std::string>();
-  return absl::OkStatus();
-}
-
-absl::Status OptBool(const Json& j, const char* key, const std::string& path, bool* out,
-                     bool* present = nullptr) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_boolean()) return WrongType(absl::StrCat(path, ".", key), "a boolean");
-  *out = it->get<bool>();
-  if (present != nullptr) *present = true;
-  return absl::OkStatus();
-}
-
-absl::Status OptInt(const Json& j, const char* key, const std::string& path, int64_t* out,
-                    bool* present = nullptr) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return absl::OkStatus();
-  if (!it->is_number()) return WrongType(absl::StrCat(path, ".", key), "a number");
-  *out = static_cast<int64_t>(it->get<double>());
-  if (present != nullptr) *present = true;
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -223,104 +192,9 @@ Json QueueStatsToJson(const v1::QueueStats& s) {
 }
 
 absl::Status WorkflowFromJson(const Json& j, const std::string& field, v1::Workflow* out) {
-  if (!j.is_object()) return WrongType(field, "an object");
-  if (auto id = j.find("id"); id != j.end() && id->is_number()) {
-    out->set_id(id->dump());
-  } else if (absl::Status s = OptString(j, "id", field, out->mutable_id()); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = OptString(j, "name", field, out->mutable_name()); !s.ok()) return s;
-  auto nodes = j.find("nodes");
-  if (nodes == j.end() || !nodes->is_array()) {
-    return WrongType(absl::StrCat(field, ".nodes"), "an array");
-  }
-  for (size_t i = 0; i < nodes->size(); ++i) {
-    const Json& n = (*nodes)[i];
-    const std::string path = absl::StrCat(field, ".nodes[", i, "]");
-    if (!n.is_object()) return WrongType(path, "an object");
-    v1::Node* node = out->add_nodes();
-    if (absl::Status s = OptString(n, "id", path, node->mutable_id()); !s.ok()) return s;
-    if (absl::Status s = OptString(n, "name", path, node->mutable_name()); !s.ok()) return s;
-    if (absl::Status s = OptString(n, "type", path, node->mutable_type()); !s.ok()) return s;
-    if (auto p = n.find("parameters"); p != n.end() && !p->is_null()) {
-      if (!p->is_object()) return WrongType(absl::StrCat(path, ".parameters"), "an object");
-      node->set_parameters_json(p->dump());
-    }
-    bool disabled = false;
-    if (absl::Status s = OptBool(n, "disabled", path, &disabled); !s.ok()) return s;
-    node->set_disabled(disabled);
-    if (auto st = n.find("settings"); st != n.end() && !st->is_null()) {
-      const std::string sp = absl::StrCat(path, ".settings");
-      if (!st->is_object()) return WrongType(sp, "an object");
-      v1::NodeSettings* ns = node->mutable_settings();
-      bool b = false;
-      int64_t v = 0;
-      bool present = false;
-      if (absl::Status s = OptBool(*st, "continueOnFail", sp, &b); !s.ok()) return s;
-      ns->set_continue_on_fail(b);
-      b = false;
-      if (absl::Status s = OptBool(*st, "alwaysOutputData", sp, &b); !s.ok()) return s;
-      ns->set_always_output_data(b);
-      b = false;
-      if (absl::Status s = OptBool(*st, "retryOnFail", sp, &b); !s.ok()) return s;
-      ns->set_retry_on_fail(b);
-      if (absl::Status s = OptInt(*st, "maxRetries", sp, &v, &present); !s.ok()) return s;
-      if (present) ns->set_max_retries(static_cast<int32_t>(v));
-      present = false;
-      if (absl::Status s = OptInt(*st, "retryDelay", sp, &v, &present); !s.ok()) return s;
-      if (present) ns->set_retry_delay_ms(v);
-      present = false;
-      if (absl::Status s = OptInt(*st, "timeout", sp, &v, &present); !s.ok()) return s;
-      if (present) ns->set_timeout_ms(v);
-    }
-  }
-  if (auto conns = j.find("connections"); conns != j.end() && !conns->is_null()) {
-    if (!conns->is_array()) return WrongType(absl::StrCat(field, ".connections"), "an array");
-    for (size_t i = 0; i < conns->size(); ++i) {
-      const Json& c = (*conns)[i];
-      const std::string path = absl::StrCat(field, ".connections[", i, "]");
-      if (!c.is_object()) return WrongType(path, "an object");
-      v1::Connection* conn = out->add_connections();
-      if (absl::Status s = OptString(c, "id", path, conn->mutable_id()); !s.ok()) return s;
-      if (absl::Status s = OptString(c, "sourceNodeId", path, conn->mutable_source_node_id());
-          !s.ok()) {
-        return s;
-      }
-      if (absl::Status s = OptString(c, "sourceOutput", path, conn->mutable_source_output());
-          !s.ok()) {
-        return s;
-      }
-      if (absl::Status s = OptString(c, "targetNodeId", path, conn->mutable_target_node_id());
-          !s.ok()) {
-        return s;
-      }
-      if (absl::Status s = OptString(c, "targetInput", path, conn->mutable_target_input());
-          !s.ok()) {
-        return s;
-      }
-    }
-  }
-  if (auto st = j.find("settings"); st != j.end() && !st->is_null()) {
-    const std::string sp = absl::StrCat(field, ".settings");
-    if (!st->is_object()) return WrongType(sp, "an object");
-    v1::WorkflowSettings* ws = out->mutable_settings();
-    int64_t v = 0;
-    if (absl::Status s = OptInt(*st, "executionTimeout", sp, &v); !s.ok()) return s;
-    ws->set_execution_timeout_ms(v);
-    bool b = false, present = false;
-    if (absl::Status s = OptBool(*st, "saveExecutionToDatabase", sp, &b, &present); !s.ok()) {
-      return s;
-    }
-    if (present) ws->set_save_execution_to_database(b);
-    if (absl::Status s = OptString(*st, "timezone", sp, ws->mutable_timezone()); !s.ok()) return s;
-    if (absl::Status s = OptString(*st, "errorWorkflowId", sp, ws->mutable_error_workflow_id());
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = OptString(*st, "callerPolicy", sp, ws->mutable_caller_policy()); !s.ok()) {
-      return s;
-    }
-  }
+  absl::StatusOr<v1::Workflow> wf = nodedrop::WorkflowFromNodeDropJson(j, "", field);
+  if (!wf.ok()) return wf.status();
+  *out = *std::move(wf);
   return absl::OkStatus();
 }
 

@@ -51,8 +51,9 @@ Json QueueStatsToJson(const v1::QueueStats& s);
 // disabled, settings}], connections: [{id, sourceNodeId, sourceOutput, targetNodeId,
 // targetInput}], settings: {executionTimeout, saveExecutionToDatabase, timezone,
 // errorWorkflowId, callerPolicy}}). INVALID_ARGUMENT naming the field (`field` is its path, e.g.
-// "workflowData") when a member has the wrong JSON type. Deeper checks (unknown node types,
-// dangling connections, cycles) are ndx-queue's.
+// "workflowData") when a member has the wrong JSON type or a node lacks its id or type; the
+// conversion is libs/nodedrop's, shared with the CLI and ndx-queue. Deeper checks (unknown node
+// types, dangling connections, cycles) are ndx-queue's.
 absl::Status WorkflowFromJson(const Json& j, const std::string& field, v1::Workflow* out);
 
 }  // namespace ndx::gateway
