@@ -71,16 +71,15 @@ bool ValidId(std::string_view id) {
 
 absl::StatusOr<Json> ParseBody(const HttpRequest& r) {
   if (r.body.empty()) return Json::object();
-  Json j = Json::parse(r.body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    // Find where parsing failed, for a message a person can act on.
-    std::string where;
-    try {
-      (void)Json::parse(r.body);
-    } catch (const Json::parse_error& e) {
-      where = absl::StrCat(" (at byte ", e.byte, ")");
-    }
-    return absl::InvalidArgumentError(absl::StrCat("request body is not valid JSON", where));
+  Json j;
+  try {
+    j = Json::parse(r.body);
+  } catch (const Json::exception& e) {
+    // Where parsing failed, for a message a person can act on.
+    const auto* parse_error = dynamic_cast<const Json::parse_error*>(&e);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request body is not valid JSON",
+        parse_error != nullptr ? absl::StrCat(" (at byte ", parse_error->byte, ")") : ""));
   }
   if (!j.is_object()) return absl::InvalidArgumentError("request body: must be a JSON object");
   return j;

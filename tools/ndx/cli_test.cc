@@ -114,7 +114,9 @@ TEST(WorkflowFile, EveryExampleConverts) {
     if (entry.path().extension() != ".json") continue;
     absl::StatusOr<v1::Workflow> wf = LoadWorkflowFile(entry.path().string());
     EXPECT_THAT(wf, IsOk()) << entry.path();
-    if (wf.ok()) EXPECT_EQ(wf->id(), entry.path().stem().string());
+    if (wf.ok()) {
+      EXPECT_EQ(wf->id(), entry.path().stem().string());
+    }
     ++n;
   }
   EXPECT_GE(n, 5);
