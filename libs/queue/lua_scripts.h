@@ -20,5 +20,6 @@ extern const char* const k_append_event;
 extern const char* const k_start;
 extern const char* const k_node_event;
 extern const char* const k_suspend;
+extern const char* const k_delete;
 
 }  // namespace ndx::queue::lua

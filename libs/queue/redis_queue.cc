@@ -32,6 +32,7 @@ struct Scripts {
   RedisScript start{lua::k_start};
   RedisScript node_event{lua::k_node_event};
   RedisScript suspend{lua::k_suspend};
+  RedisScript del{lua::k_delete};
 };
 
 const Scripts& S() {
@@ -400,6 +401,12 @@ absl::StatusOr<JobState> RedisQueue::Cancel(const std::string& id) {
   NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().cancel, {now, ttl, id}));
   if (!reply.is_string() && !reply.is_status()) return Malformed("cancel", reply);
   return StateFromCode(reply.str());
+}
+
+absl::Status RedisQueue::Delete(const std::string& id) {
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().del, {id}));
+  if (!reply.is_integer()) return Malformed("delete", reply);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> RedisQueue::AckCancel(const JobRef& job) {

@@ -250,6 +250,10 @@ class RedisQueue {
   // kCancelling (running: its holder is told). NOT_FOUND, FAILED_PRECONDITION (already ended).
   absl::StatusOr<JobState> Cancel(const std::string& id);
 
+  // Deletes a finished job (completed, failed, timed out or cancelled): its record, checkpoints
+  // and event log. NOT_FOUND (unknown or expired), FAILED_PRECONDITION (not finished).
+  absl::Status Delete(const std::string& id);
+
   // The holder of a cancelling job has stopped it. Returns false when rejected (stale epoch).
   absl::StatusOr<bool> AckCancel(const JobRef& job);
 

@@ -280,6 +280,36 @@ TEST_F(QueueTest, CancelInEveryState) {
   EXPECT_THAT(q->Cancel("nope"), StatusIs(absl::StatusCode::kNotFound));
 }
 
+TEST_F(QueueTest, DeleteRemovesAFinishedJobAndRefusesALiveOne) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("done"), Job("live")}), IsOk());
+  ClaimedJob done = q->Claim("w", 1)->jobs.at(0);
+  ASSERT_EQ(done.id, "done");
+  ASSERT_THAT(q->Start({.id = "done", .epoch = done.epoch}, R"({"type":"started"})"), IsOk());
+  ASSERT_THAT(Cmd({"HSET", q->prefix() + "o:done", "node-1", "{}"}), IsOk());
+  ASSERT_THAT(q->Complete({JobRef{"done", done.epoch}}), IsOk());
+  ASSERT_EQ(q->Stats()->completed, 1);
+
+  EXPECT_THAT(q->Delete("live"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is waiting; cancel it")));
+  ClaimedJob live = q->Claim("w", 1)->jobs.at(0);
+  EXPECT_THAT(q->Delete("live"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("is running")));
+  EXPECT_EQ(q->Get("live")->state, JobState::kActive);  // untouched
+
+  ASSERT_THAT(q->Delete("done"), IsOk());
+  for (const char* key : {"j:done", "o:done", "ev:done"}) {
+    EXPECT_EQ(Cmd({"EXISTS", q->prefix() + key})->integer(), 0) << key;
+  }
+  EXPECT_EQ(q->Stats()->completed, 0);
+  EXPECT_THAT(q->Get("done"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(q->Delete("done"), StatusIs(absl::StatusCode::kNotFound));
+
+  ASSERT_THAT(q->Fail({"live", live.epoch}, R"({"message":"boom"})", /*transient=*/false), IsOk());
+  ASSERT_THAT(q->Delete("live"), IsOk());
+  EXPECT_EQ(q->Stats()->failed, 0);
+}
+
 TEST_F(QueueTest, CancelRacingCompletionEndsInExactlyOneTerminalState) {
   auto q = MakeQueue();
   int completed = 0, cancelled = 0;

@@ -255,6 +255,13 @@ class ExecutionStore {
   // again while it returns batch_size (PruneHistory() does). kInvalidArgument if batch_size < 1.
   virtual absl::StatusOr<int64_t> Prune(absl::Time created_before, int batch_size) = 0;
 
+  // Deletes one execution and its node rows (the user's "delete"). `workspace_id` non-empty
+  // restricts to that workspace, as in GetExecution. kNotFound if there is no such row;
+  // kFailedPrecondition if the row is still RUNNING (or PAUSED) and not `even_if_running` (set
+  // it when the live state in Redis says the execution ended and only the row lags behind).
+  virtual absl::Status DeleteExecution(absl::string_view id, absl::string_view workspace_id,
+                                       bool even_if_running) = 0;
+
   // Applies one StoreWrite through the methods above.
   absl::Status Apply(const StoreWrite& write);
 };

@@ -279,6 +279,20 @@ TEST(InMemoryExecutionStore, FiltersAndPrunes) {
   EXPECT_EQ(store.size(), 2u);
 }
 
+TEST(InMemoryExecutionStore, DeletesOnlyEndedExecutionsOfTheWorkspace) {
+  InMemoryExecutionStore store;
+  ASSERT_THAT(store.CreateExecution(Exec("a", kT0, "ws", "wf1")), IsOk());
+  EXPECT_THAT(store.DeleteExecution("a", "ws", false),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  ASSERT_THAT(store.FinishExecution({"a", 0, ExecutionStatus::kSuccess, "", kT0}), IsOk());
+  EXPECT_THAT(store.DeleteExecution("a", "ws2", false), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store.DeleteExecution("a", "ws", false), IsOk());
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_THAT(store.DeleteExecution("a", "", false), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(store.CreateExecution(Exec("b", kT0, "ws", "wf1")), IsOk());
+  EXPECT_THAT(store.DeleteExecution("b", "", /*even_if_running=*/true), IsOk());
+}
+
 TEST(InMemoryExecutionStore, InjectedFailures) {
   InMemoryExecutionStore store;
   store.FailNextWrites(absl::UnavailableError("down"), 1);

@@ -278,4 +278,23 @@ absl::StatusOr<int64_t> InMemoryExecutionStore::Prune(absl::Time created_before,
   return static_cast<int64_t>(ids.size());
 }
 
+absl::Status InMemoryExecutionStore::DeleteExecution(absl::string_view id,
+                                                     absl::string_view workspace_id,
+                                                     bool even_if_running) {
+  if (id.empty()) return absl::InvalidArgumentError("execution id is required");
+  absl::MutexLock lock(&mu_);
+  NDX_RETURN_IF_ERROR(TakeInjectedFailure());
+  auto it = executions_.find(std::string(id));
+  if (it == executions_.end() ||
+      (!workspace_id.empty() && it->second.workspace_id != workspace_id)) {
+    return absl::NotFoundError(absl::StrCat("execution ", id, " not found"));
+  }
+  if (it->second.status == ExecutionStatus::kRunning && !even_if_running) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("execution ", id, " is still running; cancel it before deleting it"));
+  }
+  executions_.erase(it);
+  return absl::OkStatus();
+}
+
 }  // namespace ndx::store

@@ -35,6 +35,8 @@ class InMemoryExecutionStore final : public ExecutionStore {
                                                const GetOptions& options) override;
   absl::StatusOr<ExecutionPage> ListExecutions(const ListQuery& query) override;
   absl::StatusOr<int64_t> Prune(absl::Time created_before, int batch_size) override;
+  absl::Status DeleteExecution(absl::string_view id, absl::string_view workspace_id,
+                               bool even_if_running) override;
 
   // The next `count` writes fail with `error` (and change nothing).
   void FailNextWrites(absl::Status error, int count);

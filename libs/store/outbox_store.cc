@@ -120,6 +120,19 @@ absl::StatusOr<int64_t> OutboxStore::Prune(absl::Time created_before, int batch_
   return postgres_.Prune(created_before, batch_size);
 }
 
+absl::Status OutboxStore::DeleteExecution(absl::string_view id, absl::string_view workspace_id,
+                                          bool even_if_running) {
+  // A queued write of this execution, replayed after the delete, would fail against the missing
+  // row (and land in the dead list): delete only once the outbox is drained.
+  NDX_ASSIGN_OR_RETURN(int64_t pending, Pending());
+  if (pending > 0) {
+    return absl::UnavailableError(
+        absl::StrCat("history writes are still queued while PostgreSQL catches up (", pending,
+                     " pending); try deleting again in a few seconds"));
+  }
+  return postgres_.DeleteExecution(id, workspace_id, even_if_running);
+}
+
 absl::StatusOr<int64_t> OutboxStore::Pending() {
   NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease redis,
                        redis_.Acquire(options_.redis_acquire_timeout));

@@ -59,7 +59,8 @@
 //
 // Reads (GetExecution, ListExecutions) go to PostgreSQL only: while ops are queued they do not
 // show yet (the caller merges live Redis state for running executions anyway). Prune goes to
-// PostgreSQL directly.
+// PostgreSQL directly; so does DeleteExecution, but only when no write is queued (kUnavailable
+// otherwise: a queued write of the deleted execution would fail when replayed).
 //
 // Thread-safe.
 #pragma once
@@ -121,6 +122,8 @@ class OutboxStore final : public ExecutionStore {
                                                const GetOptions& options) override;
   absl::StatusOr<ExecutionPage> ListExecutions(const ListQuery& query) override;
   absl::StatusOr<int64_t> Prune(absl::Time created_before, int batch_size) override;
+  absl::Status DeleteExecution(absl::string_view id, absl::string_view workspace_id,
+                               bool even_if_running) override;
 
   // Starts the drainer thread (once). It calls DrainOnce() until the outbox is empty, then polls
   // every poll_interval.

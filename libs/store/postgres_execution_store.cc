@@ -100,6 +100,14 @@ constexpr char kPruneSql[] =
     " nodes AS (DELETE FROM node_executions WHERE execution_id IN (SELECT id FROM victims))"
     " DELETE FROM executions WHERE id IN (SELECT id FROM victims)";
 
+constexpr char kDeleteName[] = "ndx_store_delete";
+constexpr char kDeleteSql[] =
+    "SELECT status FROM executions WHERE id = $1 AND ($2 = '' OR workspace_id = $2) FOR UPDATE";
+constexpr char kDeleteRowsName[] = "ndx_store_delete_rows";
+constexpr char kDeleteRowsSql[] =
+    "WITH nodes AS (DELETE FROM node_executions WHERE execution_id = $1)"
+    " DELETE FROM executions WHERE id = $1";
+
 constexpr char kPruneOpsName[] = "ndx_store_prune_ops";
 constexpr char kPruneOpsSql[] =
     "DELETE FROM ndx_outbox_applied WHERE op_id IN ("
@@ -405,6 +413,25 @@ absl::StatusOr<ExecutionPage> PostgresExecutionStore::ListExecutions(const ListQ
               .as<int64_t>();
     }
     return page;
+  });
+}
+
+absl::Status PostgresExecutionStore::DeleteExecution(absl::string_view id,
+                                                     absl::string_view workspace_id,
+                                                     bool even_if_running) {
+  if (id.empty()) return absl::InvalidArgumentError("execution id is required");
+  return pool_.Run([&](pqxx::work& tx) -> absl::Status {
+    Prepare(tx, kDeleteName, kDeleteSql);
+    Prepare(tx, kDeleteRowsName, kDeleteRowsSql);
+    pqxx::result r = tx.exec_prepared(kDeleteName, std::string(id), std::string(workspace_id));
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("execution ", id, " not found"));
+    const std::string status = Text(r[0][0]);
+    if ((status == "RUNNING" || status == "PAUSED") && !even_if_running) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("execution ", id, " is still running; cancel it before deleting it"));
+    }
+    tx.exec_prepared(kDeleteRowsName, std::string(id));
+    return absl::OkStatus();
   });
 }
 

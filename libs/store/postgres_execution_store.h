@@ -51,6 +51,8 @@ class PostgresExecutionStore final : public ExecutionStore {
   absl::StatusOr<ExecutionPage> ListExecutions(const ListQuery& query) override;
   // Also deletes outbox op ids (ndx_outbox_applied) applied before `created_before`.
   absl::StatusOr<int64_t> Prune(absl::Time created_before, int batch_size) override;
+  absl::Status DeleteExecution(absl::string_view id, absl::string_view workspace_id,
+                               bool even_if_running) override;
 
   // For OutboxStore: applies `write` unless an op with `op_id` was applied before, recording
   // op_id in the same transaction (ndx_outbox_applied), so the op takes effect exactly once

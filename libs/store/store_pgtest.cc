@@ -431,6 +431,28 @@ TEST_F(StoreTest, PruneDeletesOldEndedExecutionsInBatches) {
             1);
 }
 
+TEST_F(StoreTest, DeleteRemovesAnEndedExecutionWithItsNodesAndScopesByWorkspace) {
+  PostgresExecutionStore& store = *store_;
+  ASSERT_THAT(store.CreateExecution(Exec("del1", kT0, "ws-del")), IsOk());
+  ASSERT_THAT(store.RecordNodeRun(Node("del1", 1, "a", NodeStatus::kRunning, kT0)), IsOk());
+  // Still RUNNING: refused, unless the caller knows the row only lags behind.
+  EXPECT_THAT(store.DeleteExecution("del1", "ws-del", false),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("cancel it")));
+  ASSERT_THAT(store.FinishExecution({"del1", 1, ExecutionStatus::kError, "", kT0}), IsOk());
+  // Another workspace's execution behaves as if it did not exist.
+  EXPECT_THAT(store.DeleteExecution("del1", "ws-other", false),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(store.DeleteExecution("del1", "ws-del", false), IsOk());
+  EXPECT_THAT(store.GetExecution("del1", "", {}), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(Scalar(*pool_, "SELECT count(*) FROM node_executions WHERE execution_id = 'del1'"), 0);
+  EXPECT_THAT(store.DeleteExecution("del1", "", false), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store.DeleteExecution("", "", false), StatusIs(absl::StatusCode::kInvalidArgument));
+
+  ASSERT_THAT(store.CreateExecution(Exec("del2", kT0, "ws-del")), IsOk());
+  EXPECT_THAT(store.DeleteExecution("del2", "", /*even_if_running=*/true), IsOk());
+  EXPECT_THAT(store.GetExecution("del2", "", {}), StatusIs(absl::StatusCode::kNotFound));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Outbox
 
@@ -480,6 +502,9 @@ TEST_F(StoreTest, OutboxIsBoundedWhenPostgresIsDown) {
   // The drainer cannot apply anything and keeps every op.
   EXPECT_THAT(store.DrainOnce(), StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_EQ(*store.Pending(), 5);
+  // No delete while writes are queued: replayed later, they would fail against the missing row.
+  EXPECT_THAT(store.DeleteExecution("b0", "", false),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("5 pending")));
 }
 
 TEST_F(StoreTest, OutboxDeadLettersStaleOpsAndKeepsOrder) {

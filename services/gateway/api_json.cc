@@ -191,6 +191,46 @@ Json QueueStatsToJson(const v1::QueueStats& s) {
            google::protobuf::util::TimeUtil::DurationToMilliseconds(s.oldest_waiting_age())}};
 }
 
+Json WorkerToJson(const v1::WorkerStatus& w) {
+  const auto state = [&]() -> const char* {
+    switch (w.state()) {
+      case v1::WORKER_STATE_DRAINING:
+        return "draining";
+      case v1::WORKER_STATE_DRAINED:
+        return "drained";
+      default:
+        return "running";
+    }
+  };
+  Json running = Json::array();
+  for (const v1::RunningExecution& r : w.running_executions()) {
+    running.push_back({{"executionId", r.execution_id()},
+                       {"workflowId", r.workflow_id()},
+                       {"queue", r.queue()},
+                       {"currentNodeId", r.current_node_id()},
+                       {"currentNodeName", r.current_node_name()},
+                       {"startedAt", IsoTime(r.started_at())},
+                       {"attempt", r.attempt()}});
+  }
+  const v1::LeaseHealth& lh = w.lease_health();
+  return {{"workerId", w.worker_id()},
+          {"hostname", w.hostname()},
+          {"version", w.version()},
+          {"state", state()},
+          {"queues", Json(std::vector<std::string>(w.queues().begin(), w.queues().end()))},
+          {"slotsTotal", w.slots_total()},
+          {"slotsBusy", w.slots_busy()},
+          {"running", std::move(running)},
+          {"processed", w.processed_count()},
+          {"failed", w.failed_count()},
+          {"retried", w.retried_count()},
+          {"startedAt", IsoTime(w.started_at())},
+          {"lastClaimAt", IsoTime(w.last_claim_at())},
+          {"reportedAt", IsoTime(w.reported_at())},
+          {"leasesLost", lh.leases_lost()},
+          {"consecutiveFailedRenewals", lh.consecutive_failed_renewals()}};
+}
+
 absl::Status WorkflowFromJson(const Json& j, const std::string& field, v1::Workflow* out) {
   absl::StatusOr<v1::Workflow> wf = nodedrop::WorkflowFromNodeDropJson(j, "", field);
   if (!wf.ok()) return wf.status();

@@ -46,6 +46,8 @@ Json ExecutionToJson(const v1::Execution& e);
 // nodeName/nodeType are inside `data` for node events).
 Json EventToJson(const v1::ExecutionEvent& e);
 Json QueueStatsToJson(const v1::QueueStats& s);
+// One worker of QueueService.ListWorkers, for GET /api/executions/queue/workers.
+Json WorkerToJson(const v1::WorkerStatus& w);
 
 // Fills `out` from NodeDrop's workflow JSON ({id?, name?, nodes: [{id, name, type, parameters,
 // disabled, settings}], connections: [{id, sourceNodeId, sourceOutput, targetNodeId,

@@ -16,6 +16,8 @@ section{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:10px}
 section.wide{grid-column:1/3}h2{font-size:14px;margin:0 0 8px}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 6px;border-bottom:1px solid #eee;font-size:13px}
 .stat{display:inline-block;margin:0 14px 6px 0}.stat b{display:block;font-size:20px}
+.bar{display:inline-block;width:60px;height:8px;background:#e3e7ee;border-radius:4px;vertical-align:middle;margin-right:4px}
+.bar i{display:block;height:8px;background:#5c7cfa;border-radius:4px}
 .node{display:inline-block;padding:1px 6px;margin:1px;border-radius:4px;font-size:11px;background:#e3e7ee}
 .node.RUNNING{background:#fff3c4}.node.SUCCESS{background:#c8e6c9}.node.ERROR{background:#ffcdd2}.node.SKIPPED{background:#eceff1;color:#888}
 .st-RUNNING{color:#b26a00}.st-SUCCESS{color:#2e7d32}.st-ERROR,.st-TIMEOUT{color:#c62828}.st-CANCELLED{color:#666}
@@ -27,8 +29,9 @@ tr.sel{background:#eef3ff}tr[data-id]{cursor:pointer}code{font-size:12px}button{
 <button id="save">use</button><span id="msg"></span></header>
 <main>
 <section><h2>Queue</h2><div id="stats">loading...</div></section>
-<section><h2>Workers</h2><div id="workers">Worker slots are not reported through the gateway yet
-(ndx-queue has no worker registry rpc); the queue's active count above is the number of busy slots.</div></section>
+<section><h2>Workers <span id="slots"></span></h2><div id="workers-note"></div>
+<table><thead><tr><th>worker</th><th>state</th><th>slots</th><th>processed</th><th>failed</th><th>last claim</th><th>running (yours)</th></tr></thead>
+<tbody id="workers"></tbody></table></section>
 <section class="wide"><h2>Live executions</h2>
 <table><thead><tr><th>execution</th><th>workflow</th><th>status</th><th>nodes</th><th>last event</th></tr></thead>
 <tbody id="execs"></tbody></table></section>
@@ -69,6 +72,17 @@ async function refresh() {
     for (const j of f.jobs) failed.set(j.executionId, {id: j.executionId, workflowId: j.workflowId, message: j.failedReason});
     $("failed-note").textContent = "";
   } catch (e) { $("failed-note").textContent = "history: " + e.message + " (showing failures seen live)"; }
+  try {
+    const w = await api("GET", "/api/executions/queue/workers");
+    $("slots").textContent = `${w.slotsBusy}/${w.slotsTotal} slots busy`;
+    const ago = (t) => t ? ((Date.now() - Date.parse(t)) / 1000).toFixed(1) + " s ago" : "never";
+    $("workers").innerHTML = w.workers.map((x) => `<tr id="worker-${h(x.workerId)}" data-busy="${x.slotsBusy}" data-processed="${x.processed}">
+      <td><code>${h(x.workerId)}</code><br><small>${h(x.hostname)}</small></td><td>${h(x.state)}</td>
+      <td><span class="bar"><i style="width:${x.slotsTotal ? 100 * x.slotsBusy / x.slotsTotal : 0}%"></i></span>${x.slotsBusy}/${x.slotsTotal}</td>
+      <td>${x.processed}</td><td>${x.failed}</td><td>${ago(x.lastClaimAt)}</td>
+      <td>${x.running.map((r) => `<code>${h(r.executionId.slice(0, 8))}</code> ${h(r.currentNodeName)}`).join("<br>")}</td></tr>`).join("");
+    $("workers-note").textContent = w.workers.length ? "" : "no worker has reported in the last 10 s";
+  } catch (e) { $("workers-note").textContent = "workers: " + e.message; }
   renderFailed();
 }
 function exec(id, wf) {

@@ -335,6 +335,7 @@ HttpResponse Gateway::Route(const HttpRequest& request, std::string& route_name)
       {"GET", "/api/executions/stats", "stats", &Gateway::Stats},
       {"GET", "/api/executions/queue/stats", "queue_stats", &Gateway::QueueStats},
       {"GET", "/api/executions/queue/failed", "failed", &Gateway::FailedJobs},
+      {"GET", "/api/executions/queue/workers", "workers", &Gateway::Workers},
       {"POST", "/api/executions/queue/failed/:id/retry", "failed_retry", &Gateway::RetryFailedJob},
       {"GET", "/api/executions/realtime/info", "realtime_info", &Gateway::RealtimeInfo},
       {"GET", "/api/executions/:id", "get", &Gateway::GetExecution},
@@ -589,11 +590,14 @@ HttpResponse Gateway::Retry(const Context& c) {
 }
 
 HttpResponse Gateway::Delete(const Context& c) {
-  // Say so instead of pretending: QueueService has no delete rpc yet (NodeDrop's route deleted the
-  // row and then answered 500).
-  return ErrorResponse(501, "NOT_IMPLEMENTED",
-                       "deleting executions is not available: ndx-queue has no DeleteExecution rpc "
-                       "yet; finished executions expire after EXECUTION_COMPLETION_TTL");
+  // NodeDrop deleted only the row (then answered 500); ndx deletes the row and the Redis state,
+  // and refuses an execution that has not ended (409: cancel it first).
+  v1::DeleteExecutionRequest req;
+  req.set_execution_id(c.params[0]);
+  req.set_workspace_id(c.principal.workspace_id);
+  v1::DeleteExecutionResponse resp;
+  if (absl::Status s = client_->Delete(req, &resp); !s.ok()) return StatusResponse(s);
+  return Ok({{"executionId", resp.execution_id()}, {"deleted", true}});
 }
 
 HttpResponse Gateway::Stats(const Context& c) {
@@ -640,6 +644,21 @@ HttpResponse Gateway::QueueStats(const Context& c) {
   }
   sum["queues"] = std::move(queues);
   return Ok(sum);
+}
+
+HttpResponse Gateway::Workers(const Context& c) {
+  v1::ListWorkersRequest req;
+  req.set_workspace_id(c.principal.workspace_id);
+  v1::ListWorkersResponse resp;
+  if (absl::Status s = client_->Workers(req, &resp); !s.ok()) return StatusResponse(s, false);
+  Json workers = Json::array();
+  int64_t total = 0, busy = 0;
+  for (const v1::WorkerStatus& w : resp.workers()) {
+    total += w.slots_total();
+    busy += w.slots_busy();
+    workers.push_back(WorkerToJson(w));
+  }
+  return Ok({{"workers", std::move(workers)}, {"slotsTotal", total}, {"slotsBusy", busy}});
 }
 
 HttpResponse Gateway::FailedJobs(const Context& c) {

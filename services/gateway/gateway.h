@@ -82,6 +82,7 @@ class Gateway {
   HttpResponse Delete(const Context& c);
   HttpResponse Stats(const Context& c);
   HttpResponse QueueStats(const Context& c);
+  HttpResponse Workers(const Context& c);
   HttpResponse FailedJobs(const Context& c);
   HttpResponse RetryFailedJob(const Context& c);
   HttpResponse RealtimeInfo(const Context& c);

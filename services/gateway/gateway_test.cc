@@ -244,15 +244,17 @@ TEST_F(GatewayRoutes, BadIdsBodiesAndRoutesAreClearErrors) {
   r = Call("GET", "/api/nothing", "", Auth());
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(Code(r), "NOT_FOUND");
-  r = Call("DELETE", "/api/executions/abc", "", Auth());
-  EXPECT_EQ(r.status, 501);
-  EXPECT_EQ(Code(r), "NOT_IMPLEMENTED");
 }
 
 TEST_F(GatewayRoutes, QueueDownIsUnavailableNotAnInternalError) {
   HttpResponse r = Call("GET", "/api/executions/abc", "", Auth());
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(Code(r), "UNAVAILABLE");
+  r = Call("DELETE", "/api/executions/abc", "", Auth());
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(Code(r), "UNAVAILABLE");
+  r = Call("GET", "/api/executions/queue/workers", "", Auth());
+  EXPECT_EQ(r.status, 503);
   HttpResponse h = Call("GET", "/health");
   EXPECT_EQ(h.status, 200);
   EXPECT_EQ(Json::parse(h.body)["status"], "degraded");

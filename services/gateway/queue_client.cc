@@ -76,6 +76,8 @@ NDX_GATEWAY_UNARY(Get, GetExecution, v1::GetExecutionRequest, v1::Execution)
 NDX_GATEWAY_UNARY(List, ListExecutions, v1::ListExecutionsRequest, v1::ListExecutionsResponse)
 NDX_GATEWAY_UNARY(Cancel, CancelExecution, v1::CancelExecutionRequest, v1::Execution)
 NDX_GATEWAY_UNARY(Retry, RetryExecution, v1::RetryExecutionRequest, v1::Execution)
+NDX_GATEWAY_UNARY(Delete, DeleteExecution, v1::DeleteExecutionRequest, v1::DeleteExecutionResponse)
+NDX_GATEWAY_UNARY(Workers, ListWorkers, v1::ListWorkersRequest, v1::ListWorkersResponse)
 NDX_GATEWAY_UNARY(Stats, GetQueueStats, v1::GetQueueStatsRequest, v1::GetQueueStatsResponse)
 
 #undef NDX_GATEWAY_UNARY

@@ -49,6 +49,9 @@ class QueueClient {
   absl::Status List(const v1::ListExecutionsRequest& request, v1::ListExecutionsResponse* response);
   absl::Status Cancel(const v1::CancelExecutionRequest& request, v1::Execution* response);
   absl::Status Retry(const v1::RetryExecutionRequest& request, v1::Execution* response);
+  absl::Status Delete(const v1::DeleteExecutionRequest& request,
+                      v1::DeleteExecutionResponse* response);
+  absl::Status Workers(const v1::ListWorkersRequest& request, v1::ListWorkersResponse* response);
   absl::Status Stats(const v1::GetQueueStatsRequest& request, v1::GetQueueStatsResponse* response);
 
   // Starts EventStream.Subscribe. The stream has a long deadline (a day): subscriptions are idle

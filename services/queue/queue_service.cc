@@ -13,6 +13,7 @@
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
 #include "libs/service/history.h"
+#include "libs/service/worker_registry.h"
 #include "nlohmann/json.hpp"
 
 namespace ndx::queue {
@@ -539,6 +540,56 @@ absl::Status QueueServiceImpl::Cancel(const v1::CancelExecutionRequest& request,
   return Get(request.execution_id(), request.workspace_id(), v1::EXECUTION_VIEW_BASIC, out);
 }
 
+absl::Status QueueServiceImpl::Delete(const v1::DeleteExecutionRequest& request) {
+  const std::string& id = request.execution_id();
+  absl::StatusOr<std::pair<RedisQueue*, JobInfo>> live = Find(id, request.workspace_id());
+  if (!live.ok() && live.status().code() != absl::StatusCode::kNotFound) return live.status();
+  if (live.ok() && !IsTerminal(live->second.state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("execution ", id, " is ", JobStateName(live->second.state),
+                     "; cancel it and wait until it has ended before deleting it"));
+  }
+  // The row first: when PostgreSQL is down nothing is deleted, and a repeat finishes the job.
+  bool found = live.ok();
+  if (options_.store != nullptr) {
+    // Redis holds the live state: when it says the execution ended, a RUNNING row only lags.
+    const absl::Status s =
+        options_.store->DeleteExecution(id, request.workspace_id(), /*even_if_running=*/live.ok());
+    if (s.ok()) {
+      found = true;
+    } else if (s.code() != absl::StatusCode::kNotFound) {
+      return s;
+    }
+  }
+  if (live.ok()) {
+    const absl::Status s = live->first->Delete(id);
+    if (!s.ok() && s.code() != absl::StatusCode::kNotFound) return s;
+  }
+  if (!found) return absl::NotFoundError(absl::StrCat("execution ", id, " not found"));
+  log::Info("execution deleted", {{"execution", id}});
+  return absl::OkStatus();
+}
+
+absl::Status QueueServiceImpl::Workers(const v1::ListWorkersRequest& request,
+                                       v1::ListWorkersResponse& out) {
+  // Workers stamp their reports with their wall clock; compare with ours (not clock_, which tests
+  // may fake).
+  service::WorkerRegistry registry(pool_);
+  NDX_ASSIGN_OR_RETURN(std::vector<v1::WorkerStatus> workers, registry.List(absl::Now()));
+  for (v1::WorkerStatus& w : workers) {
+    if (!request.workspace_id().empty()) {
+      auto* running = w.mutable_running_executions();
+      running->erase(std::remove_if(running->begin(), running->end(),
+                                    [&](const v1::RunningExecution& r) {
+                                      return r.workspace_id() != request.workspace_id();
+                                    }),
+                     running->end());
+    }
+    *out.add_workers() = std::move(w);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status QueueServiceImpl::Retry(const v1::RetryExecutionRequest& request, v1::Execution& out) {
   NDX_ASSIGN_OR_RETURN(auto found, Find(request.execution_id(), request.workspace_id()));
   const std::string idem = request.request_id().empty()
@@ -800,6 +851,20 @@ grpc::ServerUnaryReactor* QueueServiceImpl::CancelExecution(
     grpc::CallbackServerContext* context, const v1::CancelExecutionRequest* request,
     v1::Execution* response) {
   return Done(context, Cancel(*request, *response));
+}
+
+grpc::ServerUnaryReactor* QueueServiceImpl::DeleteExecution(
+    grpc::CallbackServerContext* context, const v1::DeleteExecutionRequest* request,
+    v1::DeleteExecutionResponse* response) {
+  absl::Status s = Delete(*request);
+  if (s.ok()) response->set_execution_id(request->execution_id());
+  return Done(context, s);
+}
+
+grpc::ServerUnaryReactor* QueueServiceImpl::ListWorkers(grpc::CallbackServerContext* context,
+                                                        const v1::ListWorkersRequest* request,
+                                                        v1::ListWorkersResponse* response) {
+  return Done(context, Workers(*request, *response));
 }
 
 grpc::ServerUnaryReactor* QueueServiceImpl::RetryExecution(grpc::CallbackServerContext* context,

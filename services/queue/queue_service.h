@@ -71,6 +71,12 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
   grpc::ServerUnaryReactor* CancelExecution(grpc::CallbackServerContext* context,
                                             const v1::CancelExecutionRequest* request,
                                             v1::Execution* response) override;
+  grpc::ServerUnaryReactor* DeleteExecution(grpc::CallbackServerContext* context,
+                                            const v1::DeleteExecutionRequest* request,
+                                            v1::DeleteExecutionResponse* response) override;
+  grpc::ServerUnaryReactor* ListWorkers(grpc::CallbackServerContext* context,
+                                        const v1::ListWorkersRequest* request,
+                                        v1::ListWorkersResponse* response) override;
   grpc::ServerUnaryReactor* RetryExecution(grpc::CallbackServerContext* context,
                                            const v1::RetryExecutionRequest* request,
                                            v1::Execution* response) override;
@@ -107,6 +113,8 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
   absl::StatusOr<std::pair<RedisQueue*, JobInfo>> Find(const std::string& id,
                                                        const std::string& workspace);
   absl::Status Cancel(const v1::CancelExecutionRequest& request, v1::Execution& out);
+  absl::Status Delete(const v1::DeleteExecutionRequest& request);
+  absl::Status Workers(const v1::ListWorkersRequest& request, v1::ListWorkersResponse& out);
   absl::Status Retry(const v1::RetryExecutionRequest& request, v1::Execution& out);
   absl::Status Stats(const v1::GetQueueStatsRequest& request, v1::GetQueueStatsResponse& out);
   absl::Status List(const v1::ListExecutionsRequest& request, v1::ListExecutionsResponse& out);

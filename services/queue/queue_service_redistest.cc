@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/grpc_status.h"
+#include "libs/service/worker_registry.h"
 #include "nlohmann/json.hpp"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
@@ -109,6 +110,17 @@ class QueueServiceTest : public ::testing::Test {
     const grpc::Status s = stub_->CancelExecution(&ctx, req, &resp);
     if (!s.ok()) return common::FromGrpcStatus(s);
     return resp;
+  }
+
+  absl::Status Delete(const std::string& id, const std::string& ws = "ws-1") {
+    grpc::ClientContext ctx;
+    v1::DeleteExecutionRequest req;
+    req.set_execution_id(id);
+    req.set_workspace_id(ws);
+    v1::DeleteExecutionResponse resp;
+    const grpc::Status s = stub_->DeleteExecution(&ctx, req, &resp);
+    if (s.ok() && resp.execution_id() != id) return absl::InternalError("wrong id in response");
+    return common::FromGrpcStatus(s);
   }
 
   // A consumer's view of the default queue, to move executions along.
@@ -238,6 +250,70 @@ TEST_F(QueueServiceTest, CancelWaitingRunningAndFinished) {
   EXPECT_THAT(Cancel(done), StatusIs(absl::StatusCode::kFailedPrecondition));
   EXPECT_THAT(Cancel("6f1c0d2e-0000-4000-8000-000000000000"),
               StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_F(QueueServiceTest, DeleteOnlyFinishedExecutionsOfTheCallersWorkspace) {
+  const std::string id = Execute(Request())->execution_id();
+  EXPECT_THAT(Delete(id), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("waiting")));
+  RedisQueue q = Consumer();
+  ClaimedJob job = q.Claim("w", 1)->jobs.at(0);
+  EXPECT_THAT(Delete(id), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("active")));
+  ASSERT_THAT(q.Complete({JobRef{id, job.epoch}}), IsOk());
+  EXPECT_THAT(Delete(id, "ws-2"), StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_THAT(Get(id), IsOk());  // still there
+  ASSERT_THAT(Delete(id), IsOk());
+  EXPECT_THAT(Get(id), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Delete(id), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Delete(""), StatusIs(absl::StatusCode::kInvalidArgument));
+  // Cancelled ones too.
+  const std::string cancelled = Execute(Request())->execution_id();
+  ASSERT_THAT(Cancel(cancelled), IsOk());
+  EXPECT_THAT(Delete(cancelled), IsOk());
+}
+
+TEST_F(QueueServiceTest, ListWorkersShowsLiveWorkersAndOnlyTheCallersExecutions) {
+  service::WorkerRegistry registry(*pool_);
+  auto worker = [](const std::string& id) {
+    v1::WorkerStatus w;
+    w.set_worker_id(id);
+    w.set_slots_total(5);
+    w.set_slots_busy(2);
+    v1::RunningExecution* mine = w.add_running_executions();
+    mine->set_execution_id("e-mine");
+    mine->set_workspace_id("ws-1");
+    v1::RunningExecution* theirs = w.add_running_executions();
+    theirs->set_execution_id("e-theirs");
+    theirs->set_workspace_id("ws-2");
+    return w;
+  };
+  ASSERT_THAT(registry.Report(worker("w-b"), absl::Now()), IsOk());
+  ASSERT_THAT(registry.Report(worker("w-a"), absl::Now()), IsOk());
+  // A worker killed 30 s ago (no report since): left out, and its entry removed.
+  ASSERT_THAT(registry.Report(worker("w-dead"), absl::Now() - absl::Seconds(30)), IsOk());
+
+  auto list = [&](const std::string& ws) {
+    grpc::ClientContext ctx;
+    v1::ListWorkersRequest req;
+    req.set_workspace_id(ws);
+    v1::ListWorkersResponse resp;
+    EXPECT_TRUE(stub_->ListWorkers(&ctx, req, &resp).ok());
+    return resp;
+  };
+  v1::ListWorkersResponse mine = list("ws-1");
+  ASSERT_EQ(mine.workers_size(), 2);
+  EXPECT_EQ(mine.workers(0).worker_id(), "w-a");
+  EXPECT_EQ(mine.workers(1).worker_id(), "w-b");
+  EXPECT_EQ(mine.workers(0).slots_busy(), 2);  // slot counts stay whole
+  ASSERT_EQ(mine.workers(0).running_executions_size(), 1);
+  EXPECT_EQ(mine.workers(0).running_executions(0).execution_id(), "e-mine");
+  EXPECT_GT(mine.workers(0).reported_at().seconds(), 0);
+  EXPECT_EQ(list("").workers(0).running_executions_size(), 2);  // a trusted caller sees all
+  {
+    auto c = pool_->Acquire(absl::Seconds(1));
+    EXPECT_EQ((*c)->Command({"HEXISTS", service::WorkerRegistry::kKey, "w-dead"})->integer(), 0);
+  }
+  ASSERT_THAT(registry.Remove("w-a"), IsOk());
+  EXPECT_EQ(list("ws-1").workers_size(), 1);
 }
 
 TEST_F(QueueServiceTest, OtherWorkspacesSeeNothing) {

@@ -278,6 +278,7 @@ WorkerSnapshot WorkerRunner::Snapshot() const {
     WorkerSnapshot::Running r;
     r.execution_id = id;
     r.workflow_id = run->held.workflow_id;
+    r.workspace_id = run->held.workspace;
     r.started_at = run->started_at;
     r.deadline = run->deadline;
     r.attempt = run->attempt;

@@ -61,7 +61,7 @@ struct WorkerOptions {
 // A snapshot for WorkerService.GetStatus.
 struct WorkerSnapshot {
   struct Running {
-    std::string execution_id, workflow_id, current_node_id, current_node_name;
+    std::string execution_id, workflow_id, workspace_id, current_node_id, current_node_name;
     absl::Time started_at;
     absl::Time deadline = absl::InfiniteFuture();
     int attempt = 0;

@@ -41,7 +41,27 @@ absl::Status WorkerServer::Start() {
                      .extra_probes = {{"consumer", [runner] { return runner->CheckNotWedged(); }}}},
                     registry_));
   runner_->Start();
+  workers_ = std::make_unique<service::WorkerRegistry>(*pool_);
+  reporter_ = std::thread([this] { ReportLoop(); });
   return absl::OkStatus();
+}
+
+void WorkerServer::ReportLoop() {
+  bool reported = true;  // log only when reporting starts or stops working
+  do {
+    v1::WorkerStatus status;
+    service_->FillStatus(status);
+    const absl::Status s = workers_->Report(std::move(status), absl::Now());
+    if (s.ok() != reported) {
+      reported = s.ok();
+      if (reported) {
+        log::Info("worker registry: reporting again");
+      } else {
+        log::Warn("worker registry: cannot report this worker's status", {{"error", s}});
+      }
+    }
+  } while (
+      !stop_reporting_.WaitForNotificationWithTimeout(service::WorkerRegistry::kReportInterval));
 }
 
 void WorkerServer::Shutdown(absl::Duration grace) {
@@ -51,6 +71,14 @@ void WorkerServer::Shutdown(absl::Duration grace) {
   // runs once the runtime is up.
   std::vector<std::string> released;
   if (runtime_ != nullptr) released = runner_->Shutdown(grace);
+  if (reporter_.joinable()) {
+    stop_reporting_.Notify();
+    reporter_.join();
+    if (absl::Status s = workers_->Remove(config_.worker_id); !s.ok()) {
+      log::Warn("worker registry: could not remove this worker's entry (it expires)",
+                {{"error", s}});
+    }
+  }
   if (history_ != nullptr) history_->Stop();
   if (!released.empty()) {
     log::Info("handed executions back to the queue", {{"count", released.size()}});

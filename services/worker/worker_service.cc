@@ -49,6 +49,7 @@ void WorkerServiceImpl::FillStatus(v1::WorkerStatus& out) const {
     SetTime(r.deadline, e->mutable_deadline());
     e->set_attempt(r.attempt);
     e->set_lease_epoch(r.epoch);
+    e->set_workspace_id(r.workspace_id);
   }
   out.set_processed_count(s.processed);
   out.set_failed_count(s.failed);

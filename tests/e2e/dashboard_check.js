@@ -1,6 +1,7 @@
 // Opens the gateway's dashboard in headless Chromium (Debian's `chromium`, driven over the Chrome
 // DevTools Protocol with the npm `ws` client), starts an execution over REST and checks that the
-// page shows it running and then finished, and that the queue counters are rendered.
+// page shows it running and then finished, that the queue counters are rendered, and that the
+// workers panel shows the worker that ran it (from the worker registry, through ndx-queue).
 'use strict';
 
 const {spawn} = require('child_process');
@@ -83,11 +84,15 @@ async function main() {
   const done = await waitFor(row + ' && ' + row + '.dataset.status === "SUCCESS" && ' + row + '.innerText',
                              'execution ' + id + ' never shown finished');
   check(/Set s2/.test(done), 'per-node progress missing in row: ' + done);
+  // The worker that ran it reports through the registry; the panel refreshes every 2 s.
+  const worker = await waitFor(
+      '[...document.querySelectorAll("#workers tr")].map((tr) => +tr.dataset.processed).some((n) => n >= 1) && ' +
+      'document.getElementById("workers").innerText', 'no worker with a processed execution shown');
   // Its timeline: click the row, the page replays the whole log from seq 1.
   await evaluate(row + '.click()');
   await waitFor('document.querySelectorAll("#timeline tr").length === 12', 'timeline not complete');
   console.log('OK dashboard: running row "' + running.replace(/\s+/g, ' ') + '", finished row "' +
-              done.replace(/\s+/g, ' ') + '"');
+              done.replace(/\s+/g, ' ') + '", workers "' + worker.replace(/\s+/g, ' ') + '"');
   cdp.close();
   process.exit(0);
 }

@@ -343,6 +343,55 @@ TEST_F(GatewayE2eTest, CancelStopsARunningExecutionAndRetryResumesIt) {
   EXPECT_TRUE(failed_retry.json()["data"]["newExecutionId"].is_string());
 }
 
+TEST_F(GatewayE2eTest, DeleteRemovesAFinishedExecutionFromRedisAndPostgres) {
+  const std::string id = Start("wf-delete", /*waits=*/2, /*wait_ms=*/400);
+  Reply running = Call("DELETE", "/api/executions/" + id);
+  EXPECT_EQ(running.status, 400) << running.body;
+  EXPECT_EQ(running.json()["error"]["code"], "FAILED_PRECONDITION");
+  EXPECT_THAT(running.json()["error"]["message"].get<std::string>(), HasSubstr("cancel it"));
+  WaitStatus(id, "SUCCESS");
+  std::string last_list;
+  auto listed = [&] {
+    Reply list = Call("GET", "/api/executions?workflowId=wf-delete");
+    EXPECT_EQ(list.status, 200) << list.body;
+    last_list = list.body;
+    const Json body = list.json();  // the loop below must not range over a temporary's member
+    for (const Json& e : body["data"]) {
+      if (e["id"] == id) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(listed()) << id << " not in " << last_list;
+  EXPECT_EQ(Call("DELETE", "/api/executions/" + id, b_).status, 404);  // not theirs
+  Reply del = Call("DELETE", "/api/executions/" + id);
+  ASSERT_EQ(del.status, 200) << del.body;
+  EXPECT_EQ(del.json()["data"]["executionId"], id);
+  EXPECT_EQ(del.json()["data"]["deleted"], true);
+  EXPECT_EQ(Call("GET", "/api/executions/" + id).status, 404);
+  EXPECT_FALSE(listed());
+  EXPECT_EQ(Call("DELETE", "/api/executions/" + id).status, 404);
+  EXPECT_EQ(Call("POST", "/api/executions/" + id + "/retry").status, 404);
+}
+
+TEST_F(GatewayE2eTest, WorkersRouteShowsTheWorkerFromTheRegistry) {
+  Json workers;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        Reply r = Call("GET", "/api/executions/queue/workers");
+        workers = r.json();
+        return r.status == 200 && !workers["data"]["workers"].empty();
+      },
+      absl::Seconds(10)))
+      << workers.dump();
+  const Json& w = workers["data"]["workers"][0];
+  EXPECT_TRUE(w["workerId"].is_string() && !w["workerId"].get<std::string>().empty()) << w.dump();
+  EXPECT_GT(w["slotsTotal"].get<int>(), 0) << w.dump();
+  EXPECT_EQ(w["state"], "running");
+  EXPECT_TRUE(w["reportedAt"].is_string()) << w.dump();
+  EXPECT_EQ(workers["data"]["slotsTotal"], w["slotsTotal"]);
+  EXPECT_EQ(Call("GET", "/api/executions/queue/workers", "").status, 401);
+}
+
 TEST_F(GatewayE2eTest, OwnershipAndAuth) {
   const std::string id = Start("wf-owned", 0);
   for (auto [method, path] : std::vector<std::pair<std::string, std::string>>{
@@ -350,7 +399,8 @@ TEST_F(GatewayE2eTest, OwnershipAndAuth) {
            {"GET", "/api/executions/" + id + "/progress"},
            {"POST", "/api/executions/" + id + "/cancel"},
            {"POST", "/api/executions/" + id + "/retry"},
-           {"POST", "/api/executions/queue/failed/" + id + "/retry"}}) {
+           {"POST", "/api/executions/queue/failed/" + id + "/retry"},
+           {"DELETE", "/api/executions/" + id}}) {
     SCOPED_TRACE(method + " " + path);
     Reply r = Call(method, path, b_);
     EXPECT_EQ(r.status, 404) << r.body;
@@ -397,8 +447,9 @@ TEST_F(GatewayE2eTest, ErrorsNameTheFieldAndMapStatuses) {
   EXPECT_TRUE(list.json()["data"].is_array());
   EXPECT_TRUE(list.json()["pagination"].contains("total")) << list.body;
   EXPECT_EQ(Call("GET", "/api/executions/queue/failed").status, 200);
-  // No delete rpc in QueueService yet.
-  EXPECT_EQ(Call("DELETE", "/api/executions/x1").status, 501);
+  Reply unknown = Call("DELETE", "/api/executions/x1");
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  EXPECT_EQ(unknown.json()["error"]["code"], "EXECUTION_NOT_FOUND");
 }
 
 TEST_F(GatewayE2eTest, StatsHealthCorsKeepAliveAndRateLimit) {

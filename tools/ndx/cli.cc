@@ -50,9 +50,12 @@ commands:
   cancel ID [--reason TEXT]   cancel an execution
   retry ID [--follow] [--timeout DURATION]
                               run a failed/cancelled/timed-out execution again from its completed nodes
+  delete ID                   delete a finished execution (its history row and its Redis state)
   stats [--queue Q] [--json]  queue counters
   workers [--worker HOST:PORT]... [--json]
-                              status of ndx-worker processes (default: $NDX_WORKERS, comma-separated)
+                              status of ndx-worker processes: asked directly with --worker (or
+                              $NDX_WORKERS, comma-separated), else every live worker as it last
+                              reported to the registry (QueueService.ListWorkers on --server)
   health [--service NAME]     grpc.health.v1 check of --server (any ndx gRPC port): exit 0 when
                               SERVING, 1 when NOT_SERVING, 2 when unreachable (for healthchecks)
 
@@ -201,6 +204,7 @@ class Cli {
   int CmdList();
   int CmdCancel();
   int CmdRetry();
+  int CmdDelete();
   int CmdStats();
   int CmdWorkers();
   int CmdHealth();
@@ -244,16 +248,17 @@ int Cli::Run() {
   if (!t.ok()) return Usage(std::string(t.status().message()));
   rpc_timeout_ = *t;
   const std::string& cmd = args_.positional[0];
-  if (cmd == "workers") return CmdWorkers();
   if (cmd == "health") return CmdHealth();
   std::shared_ptr<grpc::Channel> channel = Channel(server_);
   queue_ = v1::QueueService::NewStub(channel);
   events_ = v1::EventStream::NewStub(channel);
+  if (cmd == "workers") return CmdWorkers();
   if (cmd == "run") return CmdRun();
   if (cmd == "get") return CmdGet();
   if (cmd == "list") return CmdList();
   if (cmd == "cancel") return CmdCancel();
   if (cmd == "retry") return CmdRetry();
+  if (cmd == "delete") return CmdDelete();
   if (cmd == "stats") return CmdStats();
   if (cmd == "help") {
     out_ << kUsage;
@@ -494,6 +499,19 @@ int Cli::CmdCancel() {
   return kExitOk;
 }
 
+int Cli::CmdDelete() {
+  if (args_.positional.size() != 2) return Usage("delete needs exactly one execution ID");
+  grpc::ClientContext ctx;
+  SetDeadline(ctx);
+  v1::DeleteExecutionRequest req;
+  req.set_execution_id(args_.positional[1]);
+  v1::DeleteExecutionResponse resp;
+  grpc::Status s = queue_->DeleteExecution(&ctx, req, &resp);
+  if (!s.ok()) return RpcError("DeleteExecution", s, server_);
+  out_ << "execution " << resp.execution_id() << " deleted\n";
+  return kExitOk;
+}
+
 int Cli::CmdRetry() {
   if (args_.positional.size() != 2) return Usage("retry needs exactly one execution ID");
   grpc::ClientContext ctx;
@@ -539,7 +557,22 @@ int Cli::CmdWorkers() {
     }
   }
   if (targets.empty()) {
-    return Usage("workers needs --worker HOST:PORT (repeatable) or NDX_WORKERS=host:port,...");
+    // No addresses: the registry, through ndx-queue.
+    grpc::ClientContext ctx;
+    SetDeadline(ctx);
+    v1::ListWorkersResponse resp;
+    grpc::Status s = queue_->ListWorkers(&ctx, v1::ListWorkersRequest(), &resp);
+    if (!s.ok()) return RpcError("ListWorkers", s, server_);
+    if (args_.Has("json")) {
+      PrintJson(resp);
+    } else if (resp.workers().empty()) {
+      out_ << "no worker has reported in the last 10 s\n";
+    } else {
+      for (const v1::WorkerStatus& st : resp.workers()) {
+        out_ << st.worker_id() << "\n" << FormatWorkerStatus(st, absl::Now());
+      }
+    }
+    return kExitOk;
   }
   int rc = kExitOk;
   for (const std::string& target : targets) {

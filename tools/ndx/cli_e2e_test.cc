@@ -223,6 +223,10 @@ TEST_F(CliE2eTest, GetStatsWorkersListCancelRetry) {
   EXPECT_EQ(workers.code, 0) << workers.output;
   EXPECT_THAT(workers.output, HasSubstr("worker     cli-e2e-worker"));
   EXPECT_THAT(workers.output, HasSubstr("running, slots 0/5 busy"));
+  // Without an address: every live worker from the registry, through ndx-queue.
+  CliResult registry = Ndx({"workers"});
+  EXPECT_EQ(registry.code, 0) << registry.output;
+  EXPECT_THAT(registry.output, HasSubstr("worker     cli-e2e-worker"));
 
   // The list comes from the execution history in PostgreSQL.
   CliResult list = Ndx({"list"});
@@ -236,6 +240,13 @@ TEST_F(CliE2eTest, GetStatsWorkersListCancelRetry) {
   CliResult missing = Ndx({"get", "00000000-0000-4000-8000-000000000000"});
   EXPECT_EQ(missing.code, 2);
   EXPECT_THAT(missing.output, HasSubstr("NOT_FOUND"));
+
+  CliResult del = Ndx({"delete", id});
+  EXPECT_EQ(del.code, 0) << del.output;
+  EXPECT_THAT(del.output, HasSubstr("execution " + id + " deleted"));
+  CliResult gone = Ndx({"get", id});
+  EXPECT_EQ(gone.code, 2) << gone.output;
+  EXPECT_THAT(gone.output, HasSubstr("NOT_FOUND"));
 }
 
 }  // namespace

@@ -158,9 +158,9 @@ TEST(Cli, UsageErrorsExitTwoWithAMessage) {
   r = RunNdx({"get", "id", "--rpc-timeout", "soon"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("--rpc-timeout"));
-  r = RunNdx({"workers"});
+  r = RunNdx({"delete"});
   EXPECT_EQ(r.code, kExitUsage);
-  EXPECT_THAT(r.err, HasSubstr("--worker HOST:PORT"));
+  EXPECT_THAT(r.err, HasSubstr("delete needs exactly one execution ID"));
   r = RunNdx({"list", "--state", "sleepy"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("--state \"sleepy\""));
@@ -187,6 +187,9 @@ TEST(Cli, UnreachableServerExitsTwoAndSaysWhatToDo) {
   r = RunNdx({"workers", "--worker", addr, "--rpc-timeout", "2s"});
   EXPECT_EQ(r.code, kExitUsage);
   EXPECT_THAT(r.err, HasSubstr("WorkerService.GetStatus on " + addr));
+  r = RunNdx({"workers", "--server", addr, "--rpc-timeout", "2s"});  // the registry, via the queue
+  EXPECT_EQ(r.code, kExitUsage);
+  EXPECT_THAT(r.err, HasSubstr("ListWorkers"));
 }
 
 v1::ExecutionEvent Event(v1::EventType type, const std::string& data = "") {
