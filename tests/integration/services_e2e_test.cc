@@ -79,13 +79,14 @@ class ServicesE2eTest : public ::testing::Test {
     return s.ok() && *s == ServingStatus::kNotServing;
   }
 
-  // SIGTERM, then expect exit code 0 within 5 s.
-  static void ExpectCleanStop(ChildProcess& p, const std::string& log) {
+  // SIGTERM, then expect exit code 0 within 5 s. `log_path` is read afterwards (it shows what
+  // the shutdown did).
+  static void ExpectCleanStop(ChildProcess& p, const std::string& log_path) {
     p.Signal(SIGTERM);
     absl::StatusOr<int> status = p.WaitFor(absl::Seconds(5));
-    ASSERT_THAT(status, IsOk()) << log;
-    EXPECT_TRUE(WIFEXITED(*status)) << log;
-    EXPECT_EQ(WEXITSTATUS(*status), 0) << log;
+    ASSERT_THAT(status, IsOk()) << testing::ReadFile(log_path);
+    EXPECT_TRUE(WIFEXITED(*status)) << testing::ReadFile(log_path);
+    EXPECT_EQ(WEXITSTATUS(*status), 0) << testing::ReadFile(log_path);
   }
 
   static testing::RedisServer* redis_;
@@ -152,9 +153,9 @@ TEST_F(ServicesE2eTest, AllThreeServeHealthReflectionAndMetricsThenStopOnSigterm
   EXPECT_THAT(wm->body, HasSubstr("ndx_worker_slots_total 5"));
   EXPECT_THAT(wm->body, HasSubstr("ndx_worker_slots_busy 0"));
 
-  ExpectCleanStop(gateway_, testing::ReadFile(dir_ + "/gateway.log"));
-  ExpectCleanStop(worker_, testing::ReadFile(dir_ + "/worker.log"));
-  ExpectCleanStop(queue_, testing::ReadFile(dir_ + "/queue.log"));
+  ExpectCleanStop(gateway_, dir_ + "/gateway.log");
+  ExpectCleanStop(worker_, dir_ + "/worker.log");
+  ExpectCleanStop(queue_, dir_ + "/queue.log");
   // Logs are JSON lines.
   const std::string log = testing::ReadFile(dir_ + "/queue.log");
   const std::string first_line = log.substr(0, log.find('\n'));
@@ -176,12 +177,12 @@ TEST_F(ServicesE2eTest, HealthFollowsRedisAndPostgres) {
   EXPECT_TRUE(WaitUntil([&] { return Serving(queue_port_); }, absl::Seconds(15)));
 
   // The gateway reports a lost queue service as degraded, and still answers.
-  ExpectCleanStop(queue_, testing::ReadFile(dir_ + "/queue.log"));
+  ExpectCleanStop(queue_, dir_ + "/queue.log");
   absl::StatusOr<testing::HttpResult> health = testing::HttpGet(gateway_port_, "/health");
   ASSERT_THAT(health, IsOk());
   EXPECT_EQ(nlohmann::json::parse(health->body)["status"], "degraded");
-  ExpectCleanStop(worker_, testing::ReadFile(dir_ + "/worker.log"));
-  ExpectCleanStop(gateway_, testing::ReadFile(dir_ + "/gateway.log"));
+  ExpectCleanStop(worker_, dir_ + "/worker.log");
+  ExpectCleanStop(gateway_, dir_ + "/gateway.log");
 }
 
 TEST_F(ServicesE2eTest, ConfigurationErrorsStopTheProcessNamingTheVariable) {
