@@ -122,6 +122,7 @@ struct Tracked {
   int terminal_events = 0;
   bool terminal_last = false;
   int node_dups = 0;  // node-completed events beyond one per node
+  std::string trace;  // the log in short (seq:type node@time), kept when something is wrong
   size_t nodes_completed = 0;
   std::map<std::string, absl::Time> checkpointed;  // node id -> its node-completed timestamp
   absl::Time expiry = absl::InfiniteFuture();      // when its keys must be gone
@@ -393,9 +394,15 @@ void Scenario::Verify(Tracked& t, bool final, absl::Duration settle) {
   const auto& events = (*r)[1].elements();
   t.events = static_cast<int64_t>(events.size());
   std::map<std::string, int> completed;
+  std::string trace;
   for (size_t i = 0; i < events.size(); ++i) {
     const Json e = Json::parse(events[i].str(), nullptr, false);
     const std::string type = e.is_object() ? e.value("type", "") : "";
+    if (e.is_object()) {
+      const std::string ts = e.value("timestamp", "");
+      absl::StrAppend(&trace, i + 1, ":", type, " ", e.value("nodeId", ""), "@",
+                      ts.size() > 11 ? ts.substr(11) : ts, " ");
+    }
     if (type == "completed" || type == "failed" || type == "cancelled") {
       ++t.terminal_events;
       t.terminal_last = i + 1 == events.size();
@@ -413,6 +420,7 @@ void Scenario::Verify(Tracked& t, bool final, absl::Duration settle) {
   }
   t.nodes_completed = completed.size();
   for (const auto& [node, n] : completed) t.node_dups += n - 1;
+  if (t.node_dups > 0 || t.terminal_events != 1 || !t.terminal_last) t.trace = std::move(trace);
   int64_t max_ttl = 0;
   const char* names[3] = {"j:", "o:", "ev:"};
   for (int i = 0; i < 3; ++i) {
@@ -637,13 +645,13 @@ absl::Status Scenario::FinalChecks() {
     }
     if (t.terminal_events != 1 || !t.terminal_last) {
       Problem(absl::StrCat("duplicated/missing terminal: ", id, " has ", t.terminal_events,
-                           " terminal events", t.terminal_last ? "" : ", not last"));
+                           " terminal events", t.terminal_last ? "" : ", not last", ": ", t.trace));
       absl::MutexLock lock(&mu_);
       if (t.terminal_events != 1) ++report_.duplicated_terminal;
     }
     if (t.node_dups > 0) {
       Problem(absl::StrCat("duplicated node run: ", id, " has ", t.node_dups,
-                           " extra node-completed events"));
+                           " extra node-completed events: ", t.trace));
       absl::MutexLock lock(&mu_);
       report_.duplicated_node_runs += t.node_dups;
     }
@@ -755,7 +763,6 @@ absl::Status Scenario::CheckPostgres(absl::Time deadline) {
       [&] {
         absl::StatusOr<redis::RedisReply> n = redis_conn_->Command({"LLEN", "ndx:{outbox}:writes"});
         outbox = n.ok() ? n->integer() : -1;
-        if (outbox != 0) return false;
         status.clear();
         absl::Status s = (*pool)->Run([&](pqxx::work& tx) {
           for (const auto& row : tx.exec_params(
@@ -764,7 +771,7 @@ absl::Status Scenario::CheckPostgres(absl::Time deadline) {
           }
           return absl::OkStatus();
         });
-        if (!s.ok()) return false;
+        if (!s.ok() || outbox != 0) return false;
         for (const auto& [id, st] : redis_state) {
           auto it = status.find(id);
           if (it == status.end() || it->second == "RUNNING") return false;
