@@ -218,6 +218,7 @@ absl::Status Scenario::StartEverything() {
     std::map<std::string, std::string> env = BaseEnv();
     env["NDX_QUEUE_ADDR"] = QueueTarget(queue_ports_[i]);
     env["NDX_QUEUE_METRICS_ADDR"] = "127.0.0.1:0";
+    env["NDX_LOG_LEVEL"] = "info";  // history reconciliation is logged at info
     const std::string target = QueueTarget(queue_ports_[i]);
     queues_.push_back(std::make_unique<Service>(
         absl::StrCat("ndx-queue-", i), std::vector<std::string>{o_.queue_binary}, std::move(env),
