@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/bench_util.h"
+#include "bench/http_conn.h"
 #include "libs/common/status_macros.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/grpc_probe.h"
@@ -31,85 +32,6 @@ using Json = nlohmann::json;
 
 void Progress(const std::string& message) {
   std::fprintf(stderr, "[ndx-bench] %s\n", message.c_str());
-}
-
-// VmRSS of a process in KiB (0 when unreadable).
-int64_t RssKb(int pid) {
-  const std::string status = testing::ReadFile(absl::StrCat("/proc/", pid, "/status"));
-  const size_t at = status.find("VmRSS:");
-  if (at == std::string::npos) return 0;
-  int64_t kb = 0;
-  const size_t end = status.find('\n', at);
-  std::string v(absl::StripAsciiWhitespace(status.substr(at + 6, end - at - 6)));
-  v = v.substr(0, v.find(' '));
-  return absl::SimpleAtoi(v, &kb) ? kb : 0;
-}
-
-// A blocking HTTP/1.1 keep-alive connection to 127.0.0.1:port (Content-Length bodies only).
-class HttpConn {
- public:
-  ~HttpConn() {
-    if (fd_ >= 0) close(fd_);
-  }
-  absl::Status Connect(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
-      return absl::InternalError("connect to the gateway failed");
-    }
-    int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    return absl::OkStatus();
-  }
-  // Sends `request`, returns the status code and body of the answer.
-  absl::StatusOr<std::pair<int, std::string>> Exchange(const std::string& request) {
-    for (size_t sent = 0; sent < request.size();) {
-      const ssize_t n = send(fd_, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) return absl::InternalError("send failed");
-      sent += n;
-    }
-    size_t header_end;
-    while ((header_end = buf_.find("\r\n\r\n")) == std::string::npos) {
-      NDX_RETURN_IF_ERROR(Fill());
-    }
-    const std::string head = absl::AsciiStrToLower(buf_.substr(0, header_end));
-    int status = 0;
-    if (head.size() < 12 || !absl::SimpleAtoi(head.substr(9, 3), &status)) {
-      return absl::InternalError("bad status line");
-    }
-    size_t length = 0;
-    const size_t cl = head.find("content-length:");
-    if (cl != std::string::npos) {
-      const size_t eol = head.find("\r\n", cl);
-      std::string v(absl::StripAsciiWhitespace(head.substr(cl + 15, eol - cl - 15)));
-      if (!absl::SimpleAtoi(v, &length)) return absl::InternalError("bad Content-Length");
-    }
-    while (buf_.size() < header_end + 4 + length) NDX_RETURN_IF_ERROR(Fill());
-    std::string body = buf_.substr(header_end + 4, length);
-    buf_.erase(0, header_end + 4 + length);
-    return std::make_pair(status, std::move(body));
-  }
-
- private:
-  absl::Status Fill() {
-    char chunk[16384];
-    const ssize_t n = recv(fd_, chunk, sizeof(chunk), 0);
-    if (n <= 0) return absl::InternalError("connection closed by the gateway");
-    buf_.append(chunk, n);
-    return absl::OkStatus();
-  }
-  int fd_ = -1;
-  std::string buf_;
-};
-
-std::string Request(const std::string& method, const std::string& path, const std::string& body) {
-  return absl::StrCat(method, " ", path,
-                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                      "Content-Length: ",
-                      body.size(), "\r\n\r\n", body);
 }
 
 // trigger -> set, not saved to the database.
@@ -207,7 +129,7 @@ absl::StatusOr<std::vector<Json>> RunGatewayBench(const GatewayBenchOptions& o) 
 
   // 1. REST.
   {
-    const std::string request = Request("POST", "/api/executions", SmallExecuteBody());
+    const std::string request = HttpRequestText("POST", "/api/executions", SmallExecuteBody());
     {  // one request first: the answer must be a 201
       HttpConn c;
       NDX_RETURN_IF_ERROR(c.Connect(gateway_port));
@@ -269,7 +191,8 @@ absl::StatusOr<std::vector<Json>> RunGatewayBench(const GatewayBenchOptions& o) 
     NDX_RETURN_IF_ERROR(c.Connect(gateway_port));
     const absl::Time give_up = absl::Now() + absl::Minutes(2);
     for (;;) {
-      NDX_ASSIGN_OR_RETURN(auto s, c.Exchange(Request("GET", "/api/executions/queue/stats", "")));
+      NDX_ASSIGN_OR_RETURN(auto s,
+                           c.Exchange(HttpRequestText("GET", "/api/executions/queue/stats", "")));
       Json j = Json::parse(s.second, nullptr, false);
       const Json d = j.is_object() && j.contains("data") ? j["data"] : j;
       if (d.is_object() && d.value("waiting", 1) == 0 && d.value("active", 1) == 0) break;

@@ -7,6 +7,10 @@
 //   ndx-bench scale [--flags]      the same as `worker`
 //   ndx-bench gateway [--flags]    ndx-gateway: REST executions/s; N Socket.IO clients following
 //                                  executions (event latency, gateway RSS)
+//   ndx-bench chaos [--flags]      the chaos scenario (tests/chaos/chaos_scenario.h) for
+//                                  --duration: faults under load; lost / duplicated / stuck
+//   ndx-bench soak [--flags]       the whole suite at 70% of its probed maximum for --duration:
+//                                  RSS of each process and Redis used_memory over time
 //
 // starts its own redis-server (no persistence) and ndx-queue on free loopback ports, then, `--runs`
 // times, measures ndx's queue and BullMQ 5 (bench/peers/bullmq/bench.js, run with Node) against
@@ -41,10 +45,12 @@
 #include "bench/gateway_bench.h"
 #include "bench/queue_bench.h"
 #include "bench/report.h"
+#include "bench/soak_bench.h"
 #include "bench/worker_bench.h"
 #include "bench/workload.h"
 #include "libs/common/status_macros.h"
 #include "libs/engine/js/js_sandbox.h"
+#include "tests/chaos/chaos_scenario.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/grpc_probe.h"
 #include "tests/testing/redis_server.h"
@@ -131,6 +137,25 @@ ABSL_FLAG(std::string, gw_script, NDX_SOURCE_DIR "/bench/gateway/sio_clients.js"
           "gateway: the Socket.IO client driver");
 ABSL_FLAG(std::string, gw_node_path, NDX_SOURCE_DIR "/tests/e2e/node_modules",
           "gateway: NODE_PATH with socket.io-client (npm ci --prefix tests/e2e)");
+
+// chaos and soak
+ABSL_FLAG(absl::Duration, duration, absl::ZeroDuration(),
+          "chaos: how long the load runs (default 5m); soak: how long it runs (default 10m)");
+ABSL_FLAG(absl::Duration, pg_outage, absl::Seconds(20), "chaos: how long PostgreSQL stays down");
+ABSL_FLAG(absl::Duration, fault_interval, absl::Seconds(5), "chaos: time between two faults");
+ABSL_FLAG(double, chaos_rate, 10, "chaos: executions/s started over gRPC");
+ABSL_FLAG(int, chaos_sio_clients, 4,
+          "chaos: Socket.IO clients, each starting and following an execution a second");
+ABSL_FLAG(int, chaos_completion_ttl, 60, "chaos: EXECUTION_COMPLETION_TTL (s) of the services");
+ABSL_FLAG(uint32_t, chaos_seed, 1, "chaos: seed of the choice of workers to kill");
+ABSL_FLAG(double, soak_fraction, 0.7, "soak: fraction of the probed maximum throughput offered");
+ABSL_FLAG(double, soak_rate, 0, "soak: executions/s offered instead of probing (0 = probe)");
+ABSL_FLAG(absl::Duration, soak_probe, absl::Seconds(15),
+          "soak: how long the maximum throughput probe starts executions");
+ABSL_FLAG(absl::Duration, soak_sample, absl::ZeroDuration(),
+          "soak: time between samples (default: a twentieth of --duration, at least 5 s)");
+ABSL_FLAG(int, soak_workers, 2, "soak: ndx-worker processes");
+ABSL_FLAG(int, soak_worker_slots, 32, "soak: EXECUTION_WORKER_CONCURRENCY of each worker");
 
 namespace ndx::bench {
 namespace {
@@ -745,22 +770,76 @@ absl::StatusOr<bool> RunGateway(const std::string& dir) {
   return met;
 }
 
+// --- chaos and soak ------------------------------------------------------------------------------
+
+absl::StatusOr<bool> RunChaosBench(const std::string& dir) {
+  chaos::ChaosOptions o;
+  o.queue_binary = absl::GetFlag(FLAGS_ndx_queue);
+  o.worker_binary = absl::GetFlag(FLAGS_ndx_worker);
+  o.gateway_binary = absl::GetFlag(FLAGS_ndx_gateway);
+  o.node = absl::GetFlag(FLAGS_node);
+  o.sio_script = NDX_SOURCE_DIR "/tests/chaos/sio_chaos_clients.js";
+  o.node_path = absl::GetFlag(FLAGS_gw_node_path);
+  o.log_dir = dir;
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  o.load_duration = duration > absl::ZeroDuration() ? duration : absl::Minutes(5);
+  o.pg_outage = absl::GetFlag(FLAGS_pg_outage);
+  o.fault_interval = absl::GetFlag(FLAGS_fault_interval);
+  o.first_fault = o.fault_interval;
+  o.grpc_rate = absl::GetFlag(FLAGS_chaos_rate);
+  o.sio_clients = absl::GetFlag(FLAGS_chaos_sio_clients);
+  o.completion_ttl_s = absl::GetFlag(FLAGS_chaos_completion_ttl);
+  o.seed = absl::GetFlag(FLAGS_chaos_seed);
+  o.drain_timeout = absl::Seconds(90);
+  Progress(absl::StrCat("chaos for ", absl::FormatDuration(o.load_duration), "; logs in ", dir,
+                        "; load average ", LoadAverage()));
+  NDX_ASSIGN_OR_RETURN(chaos::ChaosReport r, chaos::RunChaos(o));
+  std::printf("\n### ndx-bench chaos --duration=%s --pg_outage=%s --fault_interval=%s\n\n%s\n",
+              absl::FormatDuration(o.load_duration).c_str(),
+              absl::FormatDuration(o.pg_outage).c_str(),
+              absl::FormatDuration(o.fault_interval).c_str(), r.Summary().c_str());
+  return r.Clean();
+}
+
+absl::StatusOr<bool> RunSoakBench(const std::string& dir) {
+  SoakOptions o;
+  o.queue_binary = absl::GetFlag(FLAGS_ndx_queue);
+  o.worker_binary = absl::GetFlag(FLAGS_ndx_worker);
+  o.gateway_binary = absl::GetFlag(FLAGS_ndx_gateway);
+  o.log_dir = dir;
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  o.duration = duration > absl::ZeroDuration() ? duration : absl::Minutes(10);
+  o.fraction = absl::GetFlag(FLAGS_soak_fraction);
+  o.rate = absl::GetFlag(FLAGS_soak_rate);
+  o.probe = absl::GetFlag(FLAGS_soak_probe);
+  const absl::Duration every = absl::GetFlag(FLAGS_soak_sample);
+  o.sample_every =
+      every > absl::ZeroDuration() ? every : std::max(absl::Seconds(5), o.duration / 20);
+  o.workers = absl::GetFlag(FLAGS_soak_workers);
+  o.worker_slots = absl::GetFlag(FLAGS_soak_worker_slots);
+  Progress(absl::StrCat("soak for ", absl::FormatDuration(o.duration), "; logs in ", dir,
+                        "; load average ", LoadAverage()));
+  NDX_ASSIGN_OR_RETURN(SoakResult r, RunSoak(o));
+  std::printf("\n### ndx-bench soak --duration=%s\n\n%s\n",
+              absl::FormatDuration(o.duration).c_str(), FormatSoak(r).c_str());
+  return true;
+}
+
 }  // namespace
 }  // namespace ndx::bench
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "ndx-bench queue|engine|events|worker|scale|gateway [--flags]: ndx against BullMQ 5 on one "
-      "local "
-      "redis-server, and the engine, events and workers on their own (bench/README.md)");
+      "ndx-bench queue|engine|events|worker|scale|gateway|chaos|soak [--flags]: ndx against "
+      "BullMQ 5 on one local redis-server, the engine, events and workers on their own, faults "
+      "under load, and a long soak (bench/README.md)");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() == 2 ? args[1] : "";
   if (command != "queue" && command != "engine" && command != "events" && command != "worker" &&
-      command != "scale" && command != "gateway") {
-    std::fprintf(
-        stderr,
-        "usage: ndx-bench queue|engine|events|worker|scale|gateway [--flags]  (--help lists "
-        "them)\n");
+      command != "scale" && command != "gateway" && command != "chaos" && command != "soak") {
+    std::fprintf(stderr,
+                 "usage: ndx-bench queue|engine|events|worker|scale|gateway|chaos|soak [--flags]  "
+                 "(--help lists them)\n");
     return 2;
   }
   // SpiderMonkey, before any thread starts (the engine subcommand runs JavaScript).
@@ -770,6 +849,8 @@ int main(int argc, char** argv) {
                              : command == "engine"  ? ndx::bench::RunEngine()
                              : command == "events"  ? ndx::bench::RunEvents(dir)
                              : command == "gateway" ? ndx::bench::RunGateway(dir)
+                             : command == "chaos"   ? ndx::bench::RunChaosBench(dir)
+                             : command == "soak"    ? ndx::bench::RunSoakBench(dir)
                                                     : ndx::bench::RunWorker(dir);
   if (!met.ok()) {
     std::fprintf(stderr, "ndx-bench: %s\n(logs in %s)\n", met.status().ToString().c_str(),

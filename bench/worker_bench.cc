@@ -49,7 +49,9 @@ constexpr EdgeSpec kEdges[] = {
     {"n8", "main", "n9"}, {"n9", "true", "n10"},
 };
 
-v1::ExecuteWorkflowRequest LightRequest(const std::string& queue) {
+}  // namespace
+
+v1::ExecuteWorkflowRequest LightWorkflowRequest(const std::string& queue) {
   v1::ExecuteWorkflowRequest request;
   v1::Workflow* wf = request.mutable_workflow();
   wf->set_id("wf-bench-light");
@@ -62,6 +64,8 @@ v1::ExecuteWorkflowRequest LightRequest(const std::string& queue) {
   return request;
 }
 
+namespace {
+
 void Progress(const std::string& message) {
   std::fprintf(stderr, "[ndx-bench] %s\n", message.c_str());
 }
@@ -70,7 +74,7 @@ void Progress(const std::string& message) {
 
 absl::StatusOr<std::string> LightWorkflowPayload(const std::string& queue) {
   absl::StatusOr<queue::JobPayload> payload =
-      queue::BuildJobPayload(LightRequest(queue), queue, /*validator=*/{});
+      queue::BuildJobPayload(LightWorkflowRequest(queue), queue, /*validator=*/{});
   if (!payload.ok()) return payload.status();
   return std::move(payload->json);
 }

@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "libs/common/redis/redis_client.h"
+#include "ndx/v1/queue_service.pb.h"
 #include "nlohmann/json.hpp"
 
 namespace ndx::bench {
@@ -33,6 +34,10 @@ struct WorkerBenchOptions {
   int64_t executions = 10000;
   absl::Duration timeout = absl::Minutes(2);  // per Run
 };
+
+// The ExecuteWorkflow request of that workflow (inline, queue mode, workspace "ws-bench",
+// saveExecutionToDatabase false), and the job payload ndx builds from it.
+v1::ExecuteWorkflowRequest LightWorkflowRequest(const std::string& queue);
 
 // The job payload of the benchmark's workflow (10 nodes: manual-trigger, set, ifElse, set, set,
 // merge, noop, set, ifElse, noop; only fast-path expressions; saveExecutionToDatabase false).

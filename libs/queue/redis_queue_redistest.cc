@@ -633,6 +633,12 @@ TEST_F(QueueTest, HolderSideStartCheckpointAndEventsAreFencedByEpoch) {
   ASSERT_THAT(n, IsOk());
   EXPECT_EQ(n->lease, LeaseState::kHeld);
   EXPECT_EQ(n->seq, 2);
+  // The same call again (the holder retries after a lost reply): the event is not appended twice.
+  n = q->NodeEvent(held, R"({"type":"node-completed"})", "node-1", R"({"v":1})", "node-1");
+  ASSERT_THAT(n, IsOk());
+  EXPECT_EQ(n->lease, LeaseState::kHeld);
+  EXPECT_EQ(n->seq, 0);
+  EXPECT_EQ(Cmd({"LLEN", q->prefix() + "ev:j"})->integer(), 2);
   // The lease lapses; another worker takes over and sees the checkpoint; `started` is not repeated.
   clock_.Advance(q->options().lease + absl::Milliseconds(1));
   ASSERT_EQ(q->Housekeep("hk", true)->requeued, 1);

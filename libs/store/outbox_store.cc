@@ -164,6 +164,27 @@ absl::StatusOr<int> OutboxStore::DrainOnce() {
         redis::RedisReply batch,
         redis->Command({"LRANGE", writes_key_, "0", absl::StrCat(options_.drain_batch - 1)}));
     int taken = 0;
+    // Fast path: the whole batch in one transaction. When that fails (an op refused for good,
+    // PostgreSQL away), the ops are applied one at a time below, which sorts the refused op out
+    // (dead list) or stops at the transient failure.
+    if (batch.elements().size() > 1) {
+      std::vector<std::pair<std::string, StoreWrite>> ops;
+      for (const redis::RedisReply& element : batch.elements()) {
+        absl::StatusOr<OutboxOp> op = OutboxOpFromJson(element.str());
+        if (!op.ok()) break;
+        ops.emplace_back(std::move(op->op_id), std::move(op->write));
+      }
+      if (ops.size() == batch.elements().size() && postgres_.ApplyOnceAll(ops).ok()) {
+        for (const redis::RedisReply& element : batch.elements()) {
+          NDX_ASSIGN_OR_RETURN(
+              redis::RedisReply popped,
+              redis->Eval(kPopHead, {writes_key_, dead_key_}, {element.str(), "0"}));
+          if (popped.integer() == 0) break;  // another drainer took over: it finds them applied
+          ++taken;
+        }
+        return taken;
+      }
+    }
     for (const redis::RedisReply& element : batch.elements()) {
       const std::string& text = element.str();
       absl::StatusOr<OutboxOp> op = OutboxOpFromJson(text);

@@ -45,6 +45,13 @@
 //     the op once;
 //   - order: an op is applied only after every op before it was applied (or refused), because
 //     the drainer stops at the first op that fails transiently and retries it first.
+// Batches. The drainer first applies the whole batch in ONE transaction
+// (PostgresExecutionStore::ApplyOnceAll: each op id recorded with its write, all or nothing), then
+// pops the ops one by one as above; only when that transaction fails does it go op by op, which
+// dead-letters a refused op or stops at a transient failure. One transaction per op drained about
+// 75 ops/s on the loaded test machine (debug build), less than the writes of ~15 executions/s:
+// after a PostgreSQL outage under such load the outbox, which takes every write while it is not
+// empty, never emptied (ndx-bench chaos).
 // In addition every write is idempotent (upserts, guarded transitions, create-if-absent), which
 // covers the one case the op id cannot: a direct write whose COMMIT outcome was unknown
 // (kUnavailable while committing) and that was then queued as well.

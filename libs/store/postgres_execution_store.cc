@@ -302,6 +302,27 @@ absl::Status PostgresExecutionStore::ApplyOnce(absl::string_view op_id, const St
   });
 }
 
+absl::Status PostgresExecutionStore::ApplyOnceAll(
+    absl::Span<const std::pair<std::string, StoreWrite>> ops) {
+  for (const auto& [op_id, write] : ops) {
+    if (op_id.empty()) return absl::InvalidArgumentError("op id is required");
+    NDX_RETURN_IF_ERROR(ValidateWrite(write));
+  }
+  return pool_.Run([&](pqxx::work& tx) -> absl::Status {
+    Prepare(tx, kApplyOnceName, kApplyOnceSql);
+    for (const auto& [op_id, write] : ops) {
+      if (tx.exec_prepared(kApplyOnceName, op_id).affected_rows() == 0) continue;
+      absl::Status s = Write(tx, write);
+      if (s.code() == absl::StatusCode::kAlreadyExists &&
+          std::holds_alternative<NewExecution>(write)) {
+        continue;  // as in ApplyOnce
+      }
+      NDX_RETURN_IF_ERROR(s);  // Run() rolls everything back
+    }
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<ExecutionRecord> PostgresExecutionStore::GetExecution(absl::string_view id,
                                                                      absl::string_view workspace_id,
                                                                      const GetOptions& options) {

@@ -27,10 +27,12 @@
 #pragma once
 
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "libs/common/pg/pg_pool.h"
 #include "libs/store/execution_store.h"
 
@@ -61,6 +63,12 @@ class PostgresExecutionStore final : public ExecutionStore {
   // kUnavailable: COMMIT's outcome was unknown). Other errors as the write's method; on any error
   // nothing is recorded.
   absl::Status ApplyOnce(absl::string_view op_id, const StoreWrite& write);
+
+  // ApplyOnce() of several ops (op id, write), in order, in ONE transaction: OK when every op was
+  // applied now or before; else the first error, and nothing of any op is recorded (the caller
+  // then applies them one at a time to find the op at fault). One transaction for many ops is
+  // what lets the outbox drain faster than writes arrive after an outage.
+  absl::Status ApplyOnceAll(absl::Span<const std::pair<std::string, StoreWrite>> ops);
 
  private:
   absl::Status Write(pqxx::transaction_base& tx, const StoreWrite& write);

@@ -475,6 +475,30 @@ TEST_F(StoreTest, ApplyOnceAppliesAnOpExactlyOnce) {
   EXPECT_EQ(Scalar(*pool_, "SELECT count(*) FROM ndx_outbox_applied WHERE op_id = 'op-x'"), 0);
 }
 
+TEST_F(StoreTest, ApplyOnceAllAppliesEveryOpOrNone) {
+  PostgresExecutionStore& store = *store_;
+  const NodeRun run = Node("m1", 1, "a", NodeStatus::kSuccess, kT0);
+  std::vector<std::pair<std::string, StoreWrite>> ops = {
+      {"op-m1", Exec("m1", kT0, "ws-all")},
+      {"op-m1-n", std::vector<NodeRun>{run}},
+      {"op-missing", ExecutionFinish{"nope", 0, ExecutionStatus::kError, "", kT0}}};
+  // One op is refused: nothing of the batch is applied or recorded.
+  EXPECT_THAT(store.ApplyOnceAll(ops), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(store.GetExecution("m1", "", {}), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_EQ(Scalar(*pool_, "SELECT count(*) FROM ndx_outbox_applied WHERE op_id LIKE 'op-m1%'"), 0);
+  // Without it, every op applies; delivered again, none applies twice.
+  ops.pop_back();
+  ops.push_back({"op-m1-f", ExecutionFinish{"m1", 1, ExecutionStatus::kSuccess, "", kT0}});
+  ASSERT_THAT(store.ApplyOnceAll(ops), IsOk());
+  ASSERT_THAT(store.RecordNodeRun(Node("m1", 1, "a", NodeStatus::kError, kT0)), IsOk());
+  ASSERT_THAT(store.ApplyOnceAll(ops), IsOk());
+  absl::StatusOr<ExecutionRecord> r = store.GetExecution("m1", "", {});
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->status, ExecutionStatus::kSuccess);
+  ASSERT_EQ(r->node_runs.size(), 1u);
+  EXPECT_EQ(r->node_runs[0].run.status, NodeStatus::kError);  // op-m1-n was not applied again
+}
+
 TEST_F(StoreTest, OutboxIsBoundedWhenPostgresIsDown) {
   // A store on a database that does not answer (closed port).
   absl::StatusOr<std::unique_ptr<pg::PgPool>> dead_pool = pg::PgPool::Create(
@@ -536,6 +560,38 @@ TEST_F(StoreTest, OutboxDeadLettersStaleOpsAndKeepsOrder) {
   EXPECT_EQ(r->status, ExecutionStatus::kSuccess);
   ASSERT_EQ(r->node_runs.size(), 1u);
   EXPECT_EQ(r->node_runs[0].run.run_key, "b");
+}
+
+// A backlog drains a batch at a time (one transaction per batch): 250 ops in two passes.
+TEST_F(StoreTest, OutboxDrainsABacklogInBatches) {
+  redis::RedisPool redis(*redis::ParseRedisUrl(redis_server_->url()), 2);
+  OutboxStore store(*store_, redis, {.key_prefix = "ndx:{outbox-batch}:", .drain_batch = 200});
+  {
+    absl::StatusOr<redis::RedisPool::Lease> c = redis.Acquire(absl::Seconds(1));
+    ASSERT_THAT(c, IsOk());
+    for (int i = 0; i < 125; ++i) {
+      const std::string id = absl::StrCat("batch-", i);
+      ASSERT_THAT(
+          (*c)->Command(
+              {"RPUSH", store.writes_key(),
+               OutboxOpToJson({absl::StrCat("op-", id), Exec(id, kT0, "ws-batch")}),
+               OutboxOpToJson({absl::StrCat("op-", id, "-f"),
+                               ExecutionFinish{id, 0, ExecutionStatus::kSuccess, "", kT0}})}),
+          IsOk());
+    }
+  }
+  absl::StatusOr<int> n = store.DrainOnce();
+  ASSERT_THAT(n, IsOk());
+  EXPECT_EQ(*n, 200);
+  n = store.DrainOnce();
+  ASSERT_THAT(n, IsOk());
+  EXPECT_EQ(*n, 50);
+  EXPECT_EQ(*store.Pending(), 0);
+  EXPECT_EQ(*store.DeadLetters(), 0);
+  EXPECT_EQ(Scalar(*pool_,
+                   "SELECT count(*) FROM executions WHERE workspace_id = 'ws-batch' AND status = "
+                   "'SUCCESS'"),
+            125);
 }
 
 // The acceptance test: PostgreSQL stopped for 20 s during 200 executions; every row

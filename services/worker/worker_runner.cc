@@ -36,6 +36,20 @@ auto Persist(Fn fn, absl::Duration budget, const engine::CancellationToken* stop
   }
 }
 
+// Persist() for a history write (ExecutionStore returns a Status). History writes are idempotent
+// (upserts, guarded transitions); one that finds Redis gone (the outbox check) happened nowhere,
+// so without a retry a Redis restart cost the history a node run or an execution's end.
+template <typename Fn>
+absl::Status PersistHistory(Fn fn, absl::Duration budget) {
+  return Persist(
+             [&]() -> absl::StatusOr<bool> {
+               NDX_RETURN_IF_ERROR(fn());
+               return true;
+             },
+             budget)
+      .status();
+}
+
 std::string StrOr(const Json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
@@ -148,19 +162,20 @@ class Observer final : public engine::ExecutionObserver {
                       absl::Duration duration) {
     if (history_ == nullptr) return absl::OkStatus();
     const absl::Time now = absl::Now();
-    const absl::Status s = history_->RecordNodeRun({.execution_id = run_.held.id,
-                                                    .epoch = run_.held.epoch,
-                                                    .run_key = run.key,
-                                                    .node_id = run.node->id,
-                                                    .node_name = run.node->name,
-                                                    .node_type = run.node->type,
-                                                    .status = status,
-                                                    .attempt = run_.attempt,
-                                                    .run_index = std::max(run.iteration, 0),
-                                                    .output_json = output,
-                                                    .error_json = error,
-                                                    .started_at = now - duration,
-                                                    .finished_at = now});
+    const store::NodeRun record = {.execution_id = run_.held.id,
+                                   .epoch = run_.held.epoch,
+                                   .run_key = run.key,
+                                   .node_id = run.node->id,
+                                   .node_name = run.node->name,
+                                   .node_type = run.node->type,
+                                   .status = status,
+                                   .attempt = run_.attempt,
+                                   .run_index = std::max(run.iteration, 0),
+                                   .output_json = output,
+                                   .error_json = error,
+                                   .started_at = now - duration,
+                                   .finished_at = now};
+    const absl::Status s = PersistHistory([&] { return history_->RecordNodeRun(record); }, budget_);
     if (store::IsStaleEpoch(s)) {
       run_.lease_lost = true;
       run_.token.Cancel(absl::AbortedError("lease lost (the history has a newer attempt)"));
@@ -511,11 +526,15 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
   store::ExecutionStore* history =
       options_.store != nullptr && service::SaveToHistory(job.payload) ? options_.store : nullptr;
   if (history != nullptr) {
-    const absl::Status s = history->StartAttempt({.execution_id = job.id,
-                                                  .epoch = job.epoch,
-                                                  .attempt = job.attempt,
-                                                  .worker_id = options_.worker_id,
-                                                  .claimed_at = run->started_at});
+    const absl::Status s = PersistHistory(
+        [&] {
+          return history->StartAttempt({.execution_id = job.id,
+                                        .epoch = job.epoch,
+                                        .attempt = job.attempt,
+                                        .worker_id = options_.worker_id,
+                                        .claimed_at = run->started_at});
+        },
+        persist);
     if (store::IsStaleEpoch(s)) return forget();
     if (!s.ok()) log::Warn("history: attempt not recorded", {{"execution", job.id}, {"error", s}});
   }
@@ -545,18 +564,23 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
       r.finished_at = run->started_at;
       runs.push_back(std::move(r));
     }
-    const absl::Status s = history->RecordNodeRuns(runs);
+    const absl::Status s = PersistHistory([&] { return history->RecordNodeRuns(runs); }, persist);
     if (store::IsStaleEpoch(s)) return forget();
     if (!s.ok())
       log::Warn("history: resumed runs not recorded", {{"execution", job.id}, {"error", s}});
   }
   auto finish_history = [&](store::ExecutionStatus status, const std::string& error) {
     if (history == nullptr) return;
-    const absl::Status s = history->FinishExecution({.execution_id = job.id,
-                                                     .epoch = job.epoch,
-                                                     .status = status,
-                                                     .error_json = error,
-                                                     .finished_at = clock_.Now()});
+    const absl::Time finished_at = clock_.Now();
+    const absl::Status s = PersistHistory(
+        [&] {
+          return history->FinishExecution({.execution_id = job.id,
+                                           .epoch = job.epoch,
+                                           .status = status,
+                                           .error_json = error,
+                                           .finished_at = finished_at});
+        },
+        persist);
     if (!s.ok()) log::Warn("history: end not recorded", {{"execution", job.id}, {"error", s}});
   };
 

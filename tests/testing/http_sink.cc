@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -34,12 +36,12 @@ HttpSink::~HttpSink() {
   stop_ = true;
   acceptor_.join();
   ::close(listen_fd_);
-  std::vector<std::thread> workers;
+  std::vector<std::unique_ptr<Connection>> workers;
   {
     absl::MutexLock lock(&mu_);
     workers.swap(workers_);
   }
-  for (std::thread& t : workers) t.join();
+  for (auto& w : workers) w->thread.join();
 }
 
 std::string HttpSink::url(const std::string& path) const {
@@ -49,6 +51,12 @@ std::string HttpSink::url(const std::string& path) const {
 std::map<std::string, int> HttpSink::counts() const {
   absl::MutexLock lock(&mu_);
   return counts_;
+}
+
+std::vector<absl::Time> HttpSink::call_times(const std::string& key) const {
+  absl::MutexLock lock(&mu_);
+  auto it = times_.find(key);
+  return it == times_.end() ? std::vector<absl::Time>{} : it->second;
 }
 
 int HttpSink::total() const {
@@ -65,8 +73,22 @@ void HttpSink::Accept() {
     const int fd = ::accept(listen_fd_, nullptr, nullptr);
     if (fd < 0) continue;
     absl::MutexLock lock(&mu_);
-    workers_.emplace_back([this, fd] { Serve(fd); });
+    Reap();
+    auto c = std::make_unique<Connection>();
+    Connection* raw = c.get();
+    c->thread = std::thread([this, fd, raw] {
+      Serve(fd);
+      raw->done = true;
+    });
+    workers_.push_back(std::move(c));
   }
+}
+
+void HttpSink::Reap() {
+  auto ended = std::stable_partition(workers_.begin(), workers_.end(),
+                                     [](const std::unique_ptr<Connection>& c) { return !c->done; });
+  for (auto it = ended; it != workers_.end(); ++it) (*it)->thread.join();
+  workers_.erase(ended, workers_.end());
 }
 
 // Serves keep-alive requests on one connection until the peer closes it or the sink stops.
@@ -108,8 +130,10 @@ void HttpSink::Serve(int fd) {
     buf.erase(0, header_end + 4 + content_length);
     int n;
     {
+      const absl::Time now = absl::Now();
       absl::MutexLock lock(&mu_);
       n = ++counts_[key];
+      times_[key].push_back(now);
     }
     // The delay ends early when the sink stops (tests must not wait for it at teardown).
     const absl::Time until = absl::Now() + delay_;

@@ -42,6 +42,8 @@ class PostgresServer {
   absl::Status CreateDatabase(const std::string& name);
 
   int port() const { return port_; }
+  // The server's process id (-1 when it is not running), e.g. to read its memory use.
+  int pid() const { return process_.pid(); }
   // A libpq URI for `database` as the superuser `postgres` (trust auth).
   std::string url(const std::string& database = "postgres") const;
 

@@ -46,6 +46,8 @@ class RedisServer {
   absl::Status Restart();
 
   int port() const { return port_; }
+  // The server's process id (-1 when it is not running), e.g. to read its memory use.
+  int pid() const { return process_.pid(); }
   const std::string& dir() const { return dir_; }
   // "redis://[:password@]127.0.0.1:<port>/<db>"
   std::string url(int db = 0) const;
