@@ -21,6 +21,15 @@ return 0)lua");
   return *script;
 }
 
+// Writes field ARGV[1] = ARGV[2] of KEYS[1] and (re)sets the hash's expiry to ARGV[3] seconds: the
+// hash lives as long as some worker reports, like every other key (no key lives forever).
+const redis::RedisScript& Write() {
+  static const redis::RedisScript* script = new redis::RedisScript(R"lua(
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('EXPIRE', KEYS[1], ARGV[3]))lua");
+  return *script;
+}
+
 absl::Time ReportedAt(const v1::WorkerStatus& s) {
   return absl::FromUnixSeconds(s.reported_at().seconds()) +
          absl::Nanoseconds(s.reported_at().nanos());
@@ -35,7 +44,8 @@ absl::Status WorkerRegistry::Report(v1::WorkerStatus status, absl::Time now) {
   status.mutable_reported_at()->set_nanos(static_cast<int32_t>(ns % 1000000000));
   const std::string bytes = status.SerializeAsString();
   NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease redis, pool_.Acquire(kAcquireTimeout));
-  return redis->Command({"HSET", kKey, status.worker_id(), bytes}).status();
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(kStaleAfter) * 3);
+  return redis->Eval(Write(), {kKey}, {status.worker_id(), bytes, ttl}).status();
 }
 
 absl::Status WorkerRegistry::Remove(const std::string& worker_id) {

@@ -5,7 +5,7 @@
 // knowing their addresses. Each worker writes its WorkerStatus, stamped with reported_at, into one
 // Redis hash (field = worker id) every kReportInterval, and removes it when it stops. A worker
 // killed with SIGKILL cannot remove its entry: List() leaves out, and deletes, entries older than
-// kStaleAfter.
+// kStaleAfter; and the hash itself expires 3 x kStaleAfter after the last report of any worker.
 //
 //   WorkerRegistry registry(pool);
 //   NDX_RETURN_IF_ERROR(registry.Report(status, absl::Now()));      // worker, every 2 s

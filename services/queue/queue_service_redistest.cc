@@ -311,6 +311,9 @@ TEST_F(QueueServiceTest, ListWorkersShowsLiveWorkersAndOnlyTheCallersExecutions)
   {
     auto c = pool_->Acquire(absl::Seconds(1));
     EXPECT_EQ((*c)->Command({"HEXISTS", service::WorkerRegistry::kKey, "w-dead"})->integer(), 0);
+    const int64_t ttl = (*c)->Command({"TTL", service::WorkerRegistry::kKey})->integer();
+    EXPECT_GT(ttl, 0);  // the hash expires when no worker reports any more
+    EXPECT_LE(ttl, 30);
   }
   ASSERT_THAT(registry.Remove("w-a"), IsOk());
   EXPECT_EQ(list("ws-1").workers_size(), 1);
