@@ -16,7 +16,8 @@ namespace {
 
 absl::Status Invalid(absl::string_view what) { return absl::InvalidArgumentError(what); }
 
-// Size limits of one workflow, checked before anything else (README "How an execution runs").
+// Size limits of one workflow, checked before anything else (README "How an execution runs";
+// services/queue/job_payload.cc checks the same numbers before it builds the job).
 constexpr int kMaxWorkflowNodes = 5000;
 constexpr int kMaxWorkflowConnections = 50000;
 

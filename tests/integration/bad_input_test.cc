@@ -941,7 +941,7 @@ TEST_P(GrpcTable, ExecuteWorkflowClearErrorAndNothingLeftBehind) {
   v1::ExecuteWorkflowResponse resp;
   const absl::Time start = absl::Now();
   const grpc::Status s = suite->queue_stub->ExecuteWorkflow(&ctx, req, &resp);
-  EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "slow to refuse";
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "slow to refuse";
   EXPECT_EQ(s.error_code(), row.code) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr(row.says));
   EXPECT_TRUE(resp.execution_id().empty());
