@@ -11,8 +11,12 @@
 // Hostile code (Code nodes and expressions attacking the sandbox) is accepted, as it must be: the
 // execution then fails within its time cap, naming the node, and the worker stays healthy with all
 // of its slots free.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <functional>
@@ -20,6 +24,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -1342,6 +1347,70 @@ TEST_P(CodeTable, FailsCleanlyNamingTheNodeAndTheWorkerLives) {
 
 INSTANTIATE_TEST_SUITE_P(Rows, CodeTable, ::testing::ValuesIn(CodeRows()),
                          [](const auto& info) { return std::string(info.param.name); });
+
+// A hostile HTTP server for http-request nodes: answers every request with `body` as JSON.
+class JsonServer {
+ public:
+  explicit JsonServer(std::string body) : body_(std::move(body)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    listen(fd_, 16);
+    thread_ = std::thread([this] {
+      for (;;) {
+        const int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;  // closed by the destructor
+        std::string request;
+        char buf[4096];
+        while (request.find("\r\n\r\n") == std::string::npos) {
+          const ssize_t n = recv(c, buf, sizeof(buf), 0);
+          if (n <= 0) break;
+          request.append(buf, n);
+        }
+        const std::string response = absl::StrCat(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ", body_.size(),
+            "\r\nConnection: close\r\n\r\n", body_);
+        for (size_t sent = 0; sent < response.size();) {
+          const ssize_t n = send(c, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
+          if (n <= 0) break;
+          sent += static_cast<size_t>(n);
+        }
+        close(c);
+      }
+    });
+  }
+  ~JsonServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  const std::string body_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST_F(BadInputTest, AServersJsonNestedTooDeepStaysText) {
+  // 500,000 levels: parsed, the checkpoint's dump() would overflow the worker's stack.
+  JsonServer server(Nested(500000));
+  const Json e = RunToEnd(
+      TriggerThen(Node(
+          "x", "http-request",
+          {{"method", "GET"}, {"url", absl::StrCat("http://127.0.0.1:", server.port(), "/deep")}},
+          "Fetch")),
+      absl::Seconds(30));
+  EXPECT_EQ(e["status"], "SUCCESS") << e.dump().substr(0, 2000);
+  ExpectWorkerIdle();
+  suite->ExpectAlive();
+}
 
 TEST_F(BadInputTest, PrototypePollutionDoesNotOutliveItsRun) {
   // A Code node pollutes the built-ins and succeeds; the next run sees clean built-ins.
