@@ -25,4 +25,12 @@ inline constexpr int kMaxJsonDepth = 1000;
 absl::Status CheckJsonDepth(std::string_view text, std::string_view what,
                             int max_depth = kMaxJsonDepth);
 
+// nlohmann's JsonT::parse(text, nullptr, false) for JSON text from outside (a parameter, a
+// response body): a text nested deeper than `max_depth` also gives a discarded value.
+template <typename JsonT>
+JsonT ParseJsonBounded(std::string_view text, int max_depth = kMaxJsonDepth) {
+  if (!CheckJsonDepth(text, "", max_depth).ok()) return JsonT(JsonT::value_t::discarded);
+  return JsonT::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
 }  // namespace ndx::common

@@ -628,6 +628,19 @@ std::vector<RestRow> RestRows() {
          return Post(StartBody({{"nodes", nodes}}));
        },
        400, "INVALID_ARGUMENT", "5002 nodes; at most 5000"},
+      {"JsonNodeDataNested500000Deep",
+       [] {
+         return Post(StartBody(TriggerThen(
+             Node("x", "json", {{"mode", "json"}, {"jsonData", Nested(500000)}}, "Deep JSON"))));
+       },
+       400, "INVALID_ARGUMENT", "node \"Deep JSON\" (x): parameter \"jsonData\" is not valid JSON"},
+      {"TriggerDefaultDataNested500000Deep",
+       [] {
+         Json wf = TriggerThen(Node("x", "noop"));
+         wf["nodes"][0]["parameters"] = {{"defaultData", Nested(500000)}};
+         return Post(StartBody(wf));
+       },
+       400, "INVALID_ARGUMENT", "parameter \"defaultData\" is not valid JSON"},
       // Paths and queries.
       {"IdTooLong", [] { return Get("/api/executions/" + std::string(200, 'a')); }, 400,
        "INVALID_ID", "is not a valid id"},
@@ -1277,6 +1290,11 @@ std::vector<CodeRow> CodeRows() {
        "larger than the limit of 16777216 bytes", cap},
       {"SyntaxError", Code("return [{json: {a: }}];"), "SyntaxError", cap},
       {"Throws", Code("throw new Error('boom');"), "boom", cap},
+      {"JsonNodeBuildsText500000Deep",
+       Node("x", "json",
+            {{"mode", "json"}, {"jsonData", "{{ '['.repeat(500000) + ']'.repeat(500000) }}"}},
+            "Hostile JSON"),
+       "Invalid JSON data", cap},
       {"ExpressionThrows", SetWith("{{ (() => { throw new Error('kaboom') })() }}"), "kaboom", cap},
       {"ExpressionLoopsForever", SetWith("{{ (() => { while (true) {} })() }}"), "", cap},
       {"ExpressionRequire", SetWith("{{ require('child_process') }}"), "require", cap},

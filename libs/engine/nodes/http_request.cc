@@ -120,7 +120,7 @@ absl::StatusOr<Json> ObjectParam(const Json& v, absl::string_view name) {
   if (v.is_object()) return v;
   if (v.is_string()) {
     if (absl::StripAsciiWhitespace(v.get_ref<const std::string&>()).empty()) return Json::object();
-    Json parsed = Json::parse(v.get<std::string>(), nullptr, false);
+    Json parsed = common::ParseJsonBounded<Json>(v.get_ref<const std::string&>());
     if (parsed.is_object()) return parsed;
   }
   if (v.is_array()) {  // [{name, value}] rows
