@@ -75,8 +75,7 @@ class JsonNode final : public NodeType {
           shown = absl::StrCat(shown.substr(0, cut), "...");
         }
         return absl::InvalidArgumentError(
-            absl::StrCat(ctx.node().Label(),
-                         ": Invalid JSON data (or nested deeper than 1000 levels): ", shown));
+            absl::StrCat(ctx.node().Label(), ": Invalid JSON data: ", shown));
       }
     } else {
       parsed = *std::move(data);
