@@ -6,7 +6,18 @@ namespace ndx::common {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  // The message travels in the grpc-message trailer, and clients refuse trailers over 8 KiB with
+  // RESOURCE_EXHAUSTED: a message that quotes a hostile input (a 10,000-character id) must not
+  // turn INVALID_ARGUMENT into that. Cut on a UTF-8 character boundary.
+  constexpr size_t kMaxMessageBytes = 2048;
+  std::string message(status.message());
+  if (message.size() > kMaxMessageBytes) {
+    size_t cut = kMaxMessageBytes;
+    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) --cut;
+    message.resize(cut);
+    message += "... (cut)";
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::move(message));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {

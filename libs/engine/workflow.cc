@@ -16,6 +16,11 @@ namespace {
 
 absl::Status Invalid(absl::string_view what) { return absl::InvalidArgumentError(what); }
 
+// Size limits of one workflow, checked before anything else (README "How an execution runs";
+// services/queue/job_payload.cc checks the same numbers before it builds the job).
+constexpr int kMaxWorkflowNodes = 5000;
+constexpr int kMaxWorkflowConnections = 50000;
+
 absl::StatusOr<std::string> RequiredString(const Json& obj, const char* field,
                                            absl::string_view where) {
   auto it = obj.find(field);
@@ -154,6 +159,18 @@ absl::StatusOr<Workflow> ParseWorkflow(const Json& input, const NodeRegistry& re
   if (nodes_it == root->end() || !nodes_it->is_array()) {
     return Invalid("workflow: \"nodes\" must be an array");
   }
+  // Before any per-node work: validation costs up to nodes x (Loop and trigger nodes) in time
+  // and memory, and recursion as deep as the longest chain.
+  if (nodes_it->size() > static_cast<size_t>(kMaxWorkflowNodes)) {
+    return Invalid(absl::StrCat("workflow: ", nodes_it->size(), " nodes; at most ",
+                                kMaxWorkflowNodes, " are allowed"));
+  }
+  if (auto it = root->find("connections");
+      it != root->end() && it->is_array() &&
+      it->size() > static_cast<size_t>(kMaxWorkflowConnections)) {
+    return Invalid(absl::StrCat("workflow: ", it->size(), " connections; at most ",
+                                kMaxWorkflowConnections, " are allowed"));
+  }
   Workflow wf;
   if (auto it = root->find("id"); it != root->end() && (it->is_string() || it->is_number())) {
     wf.id_ = ValueToText(*it);
@@ -278,15 +295,20 @@ absl::StatusOr<Workflow> ParseWorkflow(const Json& input, const NodeRegistry& re
   // Loop again. Edges from the body back into its Loop are back edges (ignored by scheduling).
   std::vector<Node>& nodes = wf.nodes_;
   std::vector<Connection>& conns = wf.connections_;
-  absl::flat_hash_map<int, std::vector<char>> bodies;
+  // Each body is kept as its member list, and membership is marked in one scratch array that is
+  // cleared member by member: the cost is the sum of the body sizes, not nodes x Loop nodes (a
+  // workflow of thousands of Loop nodes must not cost gigabytes or minutes to validate).
+  absl::flat_hash_map<int, std::vector<int>> bodies;
+  std::vector<char> in_body(nodes.size(), 0);
   for (const Node& loop : nodes) {
     if (!loop.node_type->is_loop()) continue;
-    std::vector<char> in_body(nodes.size(), 0);
+    std::vector<int> members;
     std::vector<int> stack;
     for (int ci : loop.outgoing) {
       const Connection& c = conns[ci];
       if (c.source_output == "loop" && c.target != loop.index && !in_body[c.target]) {
         in_body[c.target] = 1;
+        members.push_back(c.target);
         stack.push_back(c.target);
       }
     }
@@ -297,6 +319,7 @@ absl::StatusOr<Workflow> ParseWorkflow(const Json& input, const NodeRegistry& re
         int t = conns[ci].target;
         if (t != loop.index && !in_body[t]) {
           in_body[t] = 1;
+          members.push_back(t);
           stack.push_back(t);
         }
       }
@@ -304,28 +327,30 @@ absl::StatusOr<Workflow> ParseWorkflow(const Json& input, const NodeRegistry& re
     for (int ci : loop.incoming) {
       if (in_body[conns[ci].source]) conns[ci].back_edge = true;
     }
-    for (size_t n = 0; n < nodes.size(); ++n) {
-      if (!in_body[n]) continue;
+    std::sort(members.begin(), members.end());  // report the first offending node by index
+    absl::Status outside_input = absl::OkStatus();
+    for (int n : members) {
       for (int ci : nodes[n].incoming) {
         const Connection& c = conns[ci];
         if (in_body[c.source] || (c.source == loop.index && c.source_output == "loop")) continue;
-        return Invalid(absl::StrCat("connection \"", c.id, "\": ", nodes[n].Label(),
-                                    " is inside the body of Loop ", loop.Label(),
-                                    " but has an input from ", nodes[c.source].Label(),
-                                    " outside it (a Loop body may only be fed by its Loop)"));
+        outside_input = Invalid(absl::StrCat(
+            "connection \"", c.id, "\": ", nodes[n].Label(), " is inside the body of Loop ",
+            loop.Label(), " but has an input from ", nodes[c.source].Label(),
+            " outside it (a Loop body may only be fed by its Loop)"));
+        break;
       }
+      if (!outside_input.ok()) break;
     }
-    bodies.emplace(loop.index, std::move(in_body));
+    for (int n : members) in_body[n] = 0;
+    if (!outside_input.ok()) return outside_input;
+    bodies.emplace(loop.index, std::move(members));
   }
   // Innermost owner: the Loop with the smallest body that holds the node.
-  std::vector<int> body_size(nodes.size(), 0);
-  for (const auto& [loop, in_body] : bodies) {
-    body_size[loop] = static_cast<int>(std::count(in_body.begin(), in_body.end(), 1));
-  }
-  for (Node& n : nodes) {
-    for (const auto& [loop, in_body] : bodies) {
-      if (in_body[n.index] && (n.loop_owner == -1 || body_size[loop] < body_size[n.loop_owner])) {
-        n.loop_owner = loop;
+  for (const auto& [loop, members] : bodies) {
+    for (int n : members) {
+      Node& node = nodes[n];
+      if (node.loop_owner == -1 || members.size() < bodies.at(node.loop_owner).size()) {
+        node.loop_owner = loop;
       }
     }
   }
@@ -358,7 +383,7 @@ absl::StatusOr<Workflow> ParseWorkflow(const Json& input, const NodeRegistry& re
   }
 
   // Precomputed scopes and templates.
-  for (const auto& [loop, in_body] : bodies) {
+  for (const auto& [loop, members] : bodies) {
     wf.loop_bodies_.emplace(loop, BuildScope(nodes, conns, loop, loop, loop));
   }
   for (const Node& n : nodes) {

@@ -157,6 +157,38 @@ absl::StatusOr<RedisReply> RedisQueue::Run(const RedisScript& script,
   return connection->Eval(script, {prefix_}, args);
 }
 
+absl::Status RedisQueue::CheckJob(const NewJob& job, int index) const {
+  // Named only when something is wrong: Enqueue checks every job of a batch on its hot path.
+  auto where = [index] { return index < 0 ? std::string("job") : absl::StrCat("job ", index); };
+  if (!IsId(job.id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where(), ": id \"", job.id, "\" is not 1-128 of A-Z a-z 0-9 - _ . :"));
+  }
+  if (job.priority < -1000 || job.priority > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where(), ": priority ", job.priority, " is outside -1000..1000"));
+  }
+  if (job.payload.size() > options_.max_payload_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(where(), ": job data is ", job.payload.size(), " bytes; the limit is ",
+                     options_.max_payload_bytes, " bytes (NDX_MAX_JOB_BYTES)"));
+  }
+  const int max_attempts = job.max_attempts.value_or(options_.default_max_attempts);
+  if (max_attempts < 1 || max_attempts > 100) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where(), ": max_attempts ", max_attempts, " is outside 1..100"));
+  }
+  const absl::Duration timeout = job.timeout.value_or(options_.default_timeout);
+  const absl::Duration backoff = job.backoff.value_or(options_.default_backoff);
+  if (timeout < absl::ZeroDuration() || backoff < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(where(), ": timeout and backoff must be >= 0"));
+  }
+  if (job.workspace.find(' ') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(where(), ": workspace contains a space"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<EnqueueResult>> RedisQueue::Enqueue(absl::Span<const NewJob> jobs) {
   if (jobs.empty()) return std::vector<EnqueueResult>{};
   const int64_t now = NowMs();
@@ -168,33 +200,10 @@ absl::StatusOr<std::vector<EnqueueResult>> RedisQueue::Enqueue(absl::Span<const 
   owned.push_back(absl::StrCat(jobs.size()));
   for (size_t i = 0; i < jobs.size(); ++i) {
     const NewJob& job = jobs[i];
-    const std::string where = jobs.size() == 1 ? "job" : absl::StrCat("job ", i);
-    if (!IsId(job.id)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": id \"", job.id, "\" is not 1-128 of A-Z a-z 0-9 - _ . :"));
-    }
-    if (job.priority < -1000 || job.priority > 1000) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": priority ", job.priority, " is outside -1000..1000"));
-    }
-    if (job.payload.size() > options_.max_payload_bytes) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat(where, ": job data is ", job.payload.size(), " bytes; the limit is ",
-                       options_.max_payload_bytes, " bytes (NDX_MAX_JOB_BYTES)"));
-    }
+    NDX_RETURN_IF_ERROR(CheckJob(job, jobs.size() == 1 ? -1 : static_cast<int>(i)));
     const int max_attempts = job.max_attempts.value_or(options_.default_max_attempts);
-    if (max_attempts < 1 || max_attempts > 100) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": max_attempts ", max_attempts, " is outside 1..100"));
-    }
     const absl::Duration timeout = job.timeout.value_or(options_.default_timeout);
     const absl::Duration backoff = job.backoff.value_or(options_.default_backoff);
-    if (timeout < absl::ZeroDuration() || backoff < absl::ZeroDuration()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": timeout and backoff must be >= 0"));
-    }
-    if (job.workspace.find(' ') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": workspace contains a space"));
-    }
     owned.push_back(absl::StrCat(job.priority, " ", max_attempts, " ", ToMs(backoff), " ",
                                  ToMs(timeout), " ", now, " ", job.workspace));
   }

@@ -204,6 +204,11 @@ class RedisQueue {
   // the queue would exceed max_depth (nothing is enqueued) or a payload exceeds max_payload_bytes.
   absl::StatusOr<std::vector<EnqueueResult>> Enqueue(absl::Span<const NewJob> jobs);
 
+  // The checks Enqueue makes of each job before it touches Redis (id, priority, payload size,
+  // attempts, timeout, workspace), for callers that write elsewhere first: INVALID_ARGUMENT or
+  // RESOURCE_EXHAUSTED, the message starting with "job" (or "job <index>" of a batch).
+  absl::Status CheckJob(const NewJob& job, int index = -1) const;
+
   // Claims up to `max` ready jobs (after promoting due delayed jobs) for `worker`.
   absl::StatusOr<ClaimResult> Claim(const std::string& worker, int max);
 

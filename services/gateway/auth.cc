@@ -21,6 +21,11 @@ namespace {
 using nlohmann::json;
 
 constexpr absl::Duration kLeeway = absl::Seconds(30);
+constexpr size_t kMaxTokenBytes = 1024;
+
+bool PrintableAscii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return c > ' ' && c < 127; });
+}
 
 absl::Status Unauthenticated(std::string_view message) {
   return absl::UnauthenticatedError(absl::string_view(message.data(), message.size()));
@@ -130,6 +135,14 @@ absl::StatusOr<Principal> Authenticator::Authenticate(std::string_view token,
 absl::StatusOr<Principal> Authenticator::LookupSession(std::string_view token,
                                                        std::string_view workspace_header) const {
   if (sessions_ == nullptr) return Unauthenticated("Invalid authentication token");
+  // Session tokens are printable ASCII; anything else (invalid UTF-8 above all, which PostgreSQL
+  // refuses as a query parameter) is not one, and must not read as "the database is down".
+  if (token.size() > kMaxTokenBytes || !PrintableAscii(token)) {
+    return Unauthenticated("Invalid authentication token");
+  }
+  if (workspace_header.size() > kMaxTokenBytes || !PrintableAscii(workspace_header)) {
+    return absl::InvalidArgumentError("x-workspace-id: must be printable ASCII");
+  }
   struct Row {
     bool found = false;
     bool expired = false;

@@ -12,6 +12,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/json_depth.h"
 #include "libs/common/log.h"
 #include "libs/common/metrics.h"
 #include "services/gateway/api_json.h"
@@ -71,6 +72,8 @@ bool ValidId(std::string_view id) {
 
 absl::StatusOr<Json> ParseBody(const HttpRequest& r) {
   if (r.body.empty()) return Json::object();
+  // Before parsing: a value nested 500,000 deep parses fine but overflows the stack when dumped.
+  if (absl::Status s = common::CheckJsonDepth(r.body, "request body"); !s.ok()) return s;
   Json j;
   try {
     j = Json::parse(r.body);
@@ -137,6 +140,17 @@ Json ProgressJson(const v1::Execution& e) {
 
 namespace {
 
+constexpr double kMaxTimeoutMs = 365.0 * 24 * 3600 * 1000;
+
+// An integer JSON number in [min, max] (checked before any narrowing: 4294967301 is not 5).
+bool IntegerIn(const Json& v, int64_t min, int64_t max) {
+  if (v.is_number_unsigned()) {  // what JSON text's non-negative integers parse as
+    return (min <= 0 || v.get<uint64_t>() >= static_cast<uint64_t>(min)) &&
+           v.get<uint64_t>() <= static_cast<uint64_t>(max);
+  }
+  return v.is_number_integer() && v.get<int64_t>() >= min && v.get<int64_t>() <= max;
+}
+
 // Builds an ExecuteWorkflowRequest from NodeDrop's start payload (REST body or the Socket.IO
 // start-workflow-execution payload). INVALID_ARGUMENT naming the field.
 absl::Status BuildExecuteRequest(const Json& body, const std::string& path_workflow_id,
@@ -198,21 +212,25 @@ absl::Status BuildExecuteRequest(const Json& body, const std::string& path_workf
       req->set_use_queue(v->get<bool>());
     }
     if (const Json* v = get("priority")) {
-      if (!v->is_number_integer()) {
-        return absl::InvalidArgumentError("options.priority: must be an integer");
+      if (!IntegerIn(*v, -1000, 1000)) {
+        return absl::InvalidArgumentError("options.priority: must be an integer in -1000..1000");
       }
       req->set_priority(v->get<int32_t>());
     }
     if (const Json* v = get("timeout")) {
-      if (!v->is_number() || v->get<double>() <= 0) {
-        return absl::InvalidArgumentError("options.timeout: must be a positive number (ms)");
+      // Bounded before the conversion: a double beyond int64 (1e300) is undefined behaviour, and
+      // beyond protobuf's Duration range a CHECK failure.
+      if (!v->is_number() || v->get<double>() <= 0 || v->get<double>() > kMaxTimeoutMs) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("options.timeout: must be a positive number of milliseconds, at most ",
+                         static_cast<int64_t>(kMaxTimeoutMs), " (a year)"));
       }
       *req->mutable_timeout() = google::protobuf::util::TimeUtil::MillisecondsToDuration(
           static_cast<int64_t>(v->get<double>()));
     }
     if (const Json* v = get("maxAttempts")) {
-      if (!v->is_number_integer()) {
-        return absl::InvalidArgumentError("options.maxAttempts: must be an integer");
+      if (!IntegerIn(*v, 1, 100)) {
+        return absl::InvalidArgumentError("options.maxAttempts: must be an integer in 1..100");
       }
       req->set_max_attempts(v->get<int32_t>());
     }

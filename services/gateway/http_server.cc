@@ -233,7 +233,13 @@ class Session : public std::enable_shared_from_this<Session> {
                                          " bytes")),
                   /*keep_alive=*/false, 11);
     }
-    if (ec) return;  // timeout, reset or malformed request: drop the connection
+    if (ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      // A malformed request (bad request line, header, chunk or length): say so, then close.
+      return Send(
+          MakeError(400, "BAD_REQUEST", absl::StrCat("malformed HTTP request: ", ec.message())),
+          /*keep_alive=*/false, 11);
+    }
+    if (ec) return;  // timeout or reset: drop the connection
     http::request<http::string_body> req = parser_->release();
     HttpRequest request = ToHttpRequest(req);
     if (websocket::is_upgrade(req) && options_.ws_handler) return Upgrade(std::move(req), request);

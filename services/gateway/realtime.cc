@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "libs/common/json_depth.h"
 #include "libs/common/log.h"
 
 namespace ndx::gateway {
@@ -405,8 +406,15 @@ class SocketIoSession final : public ClientSession {
       if (absl::SimpleAtoi(std::string(p.substr(i, digits - i)), &id)) ack_id = id;
       i = digits;
     }
-    Json payload = i < p.size() ? Json::parse(p.substr(i), nullptr, false) : Json(nullptr);
-    if (payload.is_discarded()) return;
+    const std::string_view data = i < p.size() ? p.substr(i) : std::string_view();
+    // Checked before parsing: a deeply nested value would overflow the stack when dumped.
+    if (absl::Status s = common::CheckJsonDepth(data, "packet"); !s.ok()) {
+      return Ack(ack_id, Failure(s));
+    }
+    Json payload = data.empty() ? Json(nullptr) : Json::parse(data, nullptr, false);
+    if (payload.is_discarded()) {
+      return Ack(ack_id, Failure(absl::InvalidArgumentError("packet: data is not valid JSON")));
+    }
     if (nsp != "/") {
       Send(absl::StrCat("44", nsp, ",", R"({"message":"Invalid namespace"})"));
       return;
@@ -558,6 +566,10 @@ class PlainSession final : public ClientSession {
   }
 
   void OnText(std::string text) override {
+    if (absl::Status s = common::CheckJsonDepth(text, "frame"); !s.ok()) {
+      return SendJson(
+          {{"type", "error"}, {"code", "INVALID_ARGUMENT"}, {"message", std::string(s.message())}});
+    }
     const Json m = Json::parse(text, nullptr, false);
     if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) {
       return SendJson({{"type", "error"},

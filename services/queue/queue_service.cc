@@ -366,6 +366,9 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
   }
   if (request.has_max_attempts()) job.max_attempts = request.max_attempts();
   if (request.has_backoff()) job.backoff = ToDuration(request.backoff());
+  // A job Enqueue would refuse (attempts, size, workspace...) is refused before the history row
+  // is written: a request that was answered INVALID_ARGUMENT leaves no execution behind.
+  NDX_RETURN_IF_ERROR(q->CheckJob(job));
   store::ExecutionStore* history = payload.save_to_history ? options_.store : nullptr;
   if (history != nullptr && !job.idempotency_key.empty()) {
     // A repeated request: answer with the first execution, and write no second row.

@@ -23,6 +23,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/json_depth.h"
 #include "libs/engine/http/http_client.h"
 #include "libs/engine/nodes/builtin_nodes.h"
 #include "libs/engine/nodes/node_util.h"
@@ -119,7 +120,7 @@ absl::StatusOr<Json> ObjectParam(const Json& v, absl::string_view name) {
   if (v.is_object()) return v;
   if (v.is_string()) {
     if (absl::StripAsciiWhitespace(v.get_ref<const std::string&>()).empty()) return Json::object();
-    Json parsed = Json::parse(v.get<std::string>(), nullptr, false);
+    Json parsed = common::ParseJsonBounded<Json>(v.get_ref<const std::string&>());
     if (parsed.is_object()) return parsed;
   }
   if (v.is_array()) {  // [{name, value}] rows
@@ -329,7 +330,10 @@ class HttpRequestNode final : public NodeType {
       if (k == "content-type") content_type = absl::AsciiStrToLower(v);
     }
     Json data;
-    if (absl::StrContains(content_type, "/json") || absl::StrContains(content_type, "+json")) {
+    // A JSON body nested deeper than ndx's limit stays text, as one that does not parse does: the
+    // server is not ours, and the parsed value would overflow the stack when it is dumped.
+    if ((absl::StrContains(content_type, "/json") || absl::StrContains(content_type, "+json")) &&
+        common::CheckJsonDepth(res->body, "response").ok()) {
       data = Json::parse(res->body, nullptr, false);
       if (data.is_discarded()) data = res->body;
     } else {

@@ -5,6 +5,7 @@
 // "=" on a key is stripped (as on every parameter string). Parameters are resolved against the
 // first input item.
 #include "absl/strings/str_cat.h"
+#include "libs/common/json_depth.h"
 #include "libs/engine/nodes/builtin_nodes.h"
 #include "libs/engine/nodes/node_util.h"
 #include "libs/engine/value_util.h"
@@ -25,8 +26,9 @@ class JsonNode final : public NodeType {
     if (!st.ok()) return st;
     const Json& data = nodes::Member(p, "jsonData");
     if (data.is_string() && !IsExpression(data) &&
-        Json::parse(data.get<std::string>(), nullptr, false).is_discarded()) {
-      return absl::InvalidArgumentError("parameter \"jsonData\" is not valid JSON");
+        common::ParseJsonBounded<Json>(data.get_ref<const std::string&>()).is_discarded()) {
+      return absl::InvalidArgumentError(
+          "parameter \"jsonData\" is not valid JSON (or is nested deeper than 1000 levels)");
     }
     const Json& pairs = nodes::Member(p, "keyValuePairs");
     if (!pairs.is_null() && !pairs.is_array() && !IsExpression(pairs)) {
@@ -63,10 +65,17 @@ class JsonNode final : public NodeType {
     if (data->is_null()) {
       parsed = Json::object();
     } else if (data->is_string()) {
-      parsed = Json::parse(data->get<std::string>(), nullptr, false);
+      // Bounded: a value nested 500,000 deep would overflow the stack when dumped.
+      parsed = common::ParseJsonBounded<Json>(data->get_ref<const std::string&>());
       if (parsed.is_discarded()) {
+        std::string shown = data->dump();  // at most 200 bytes of it, cut between characters
+        if (shown.size() > 200) {
+          size_t cut = 200;
+          while (cut > 0 && (static_cast<unsigned char>(shown[cut]) & 0xC0) == 0x80) --cut;
+          shown = absl::StrCat(shown.substr(0, cut), "...");
+        }
         return absl::InvalidArgumentError(
-            absl::StrCat(ctx.node().Label(), ": Invalid JSON data: ", data->dump()));
+            absl::StrCat(ctx.node().Label(), ": Invalid JSON data: ", shown));
       }
     } else {
       parsed = *std::move(data);
