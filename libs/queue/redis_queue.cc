@@ -370,15 +370,15 @@ absl::StatusOr<StartResult> RedisQueue::Start(const HeldJob& job,
 }
 
 absl::StatusOr<NodeEventResult> RedisQueue::NodeEvent(const HeldJob& job,
-                                                      const std::string& event_json,
-                                                      const std::string& run_key,
-                                                      const std::string& checkpoint_json,
-                                                      const std::string& current_node) {
+                                                      absl::Span<const std::string_view> events,
+                                                      std::string_view run_key,
+                                                      std::string_view checkpoint_json) {
   const std::string epoch = absl::StrCat(job.epoch);
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.state_ttl));
-  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().node_event, {job.id, epoch, job.workflow_id,
-                                                              job.workspace, event_json, run_key,
-                                                              checkpoint_json, current_node, ttl}));
+  std::vector<std::string_view> args = {job.id, epoch,   job.workflow_id, job.workspace,
+                                        ttl,    run_key, checkpoint_json};
+  args.insert(args.end(), events.begin(), events.end());
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().node_event, args));
   if (!reply.is_array() || reply.elements().size() != 2) return Malformed("node_event", reply);
   return NodeEventResult{static_cast<LeaseState>(reply.elements()[0].integer()),
                          reply.elements()[1].integer()};

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -116,7 +117,7 @@ struct StartResult {
 
 struct NodeEventResult {
   LeaseState lease = LeaseState::kLost;  // kLost: nothing was written
-  int64_t seq = 0;                       // the event's seq (0 when no event)
+  int64_t seq = 0;                       // the last event's seq (0 when no event)
 };
 
 struct ClaimedJob {
@@ -234,13 +235,13 @@ class RedisQueue {
   // execution) and returns the checkpoints saved by earlier attempts.
   absl::StatusOr<StartResult> Start(const HeldJob& job, const std::string& started_event_json);
 
-  // The holder reports a node event and/or saves a node-run checkpoint, in one script guarded by
-  // its epoch (nothing is written when the lease is lost). `event_json` "" = no event;
-  // `run_key` "" = no checkpoint; `current_node` "" = unchanged.
-  absl::StatusOr<NodeEventResult> NodeEvent(const HeldJob& job, const std::string& event_json,
-                                            const std::string& run_key,
-                                            const std::string& checkpoint_json,
-                                            const std::string& current_node);
+  // The holder reports a node run in one script guarded by its epoch (nothing is written when the
+  // lease is lost): appends `events` (JSON without seq, in order; e.g. a node's node-started and
+  // node-completed) and, unless `run_key` is "", saves `checkpoint_json` under it.
+  absl::StatusOr<NodeEventResult> NodeEvent(const HeldJob& job,
+                                            absl::Span<const std::string_view> events,
+                                            std::string_view run_key,
+                                            std::string_view checkpoint_json);
 
   // Parks the job until `resume_at` (durable wait) without counting an attempt. Returns 1
   // parked, 2 cancelled instead, 0 rejected (stale epoch).

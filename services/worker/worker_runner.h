@@ -49,7 +49,11 @@ struct WorkerOptions {
   queue::QueueOptions queue;
   absl::Duration watch_interval = absl::Milliseconds(50);  // lease renewal + cancel check
   absl::Duration wedged_after = absl::Seconds(30);  // readiness: work waits, slots free, no claim
-  size_t max_event_output_bytes = 64 << 10;         // node-completed events carry at most this
+  // A node's node-started event is sent with the report that ends the node run (one script per
+  // node); the lease keeper sends it on its own once the node has run this long (checked every
+  // watch_interval), so that clients see long nodes start.
+  absl::Duration started_event_delay = absl::Milliseconds(20);
+  size_t max_event_output_bytes = 64 << 10;  // node-completed events carry at most this
   engine::EngineOptions engine;
   WorkerMetrics* metrics = nullptr;  // optional; must outlive the runner
   // The execution history (PostgreSQL, or its Redis outbox); optional; must outlive the runner.
