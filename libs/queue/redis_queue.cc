@@ -372,11 +372,13 @@ absl::StatusOr<StartResult> RedisQueue::Start(const HeldJob& job,
 absl::StatusOr<NodeEventResult> RedisQueue::NodeEvent(const HeldJob& job,
                                                       absl::Span<const std::string_view> events,
                                                       std::string_view run_key,
-                                                      std::string_view checkpoint_json) {
+                                                      std::string_view checkpoint_json,
+                                                      bool checkpoints_have_ttl) {
   const std::string epoch = absl::StrCat(job.epoch);
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.state_ttl));
-  std::vector<std::string_view> args = {job.id, epoch,   job.workflow_id, job.workspace,
-                                        ttl,    run_key, checkpoint_json};
+  std::vector<std::string_view> args = {
+      job.id, epoch,   job.workflow_id, job.workspace,
+      ttl,    run_key, checkpoint_json, checkpoints_have_ttl ? "1" : "0"};
   args.insert(args.end(), events.begin(), events.end());
   NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().node_event, args));
   if (!reply.is_array() || reply.elements().size() != 2) return Malformed("node_event", reply);

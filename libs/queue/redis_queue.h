@@ -238,10 +238,13 @@ class RedisQueue {
   // The holder reports a node run in one script guarded by its epoch (nothing is written when the
   // lease is lost): appends `events` (JSON without seq, in order; e.g. a node's node-started and
   // node-completed) and, unless `run_key` is "", saves `checkpoint_json` under it.
+  // `checkpoints_have_ttl`: an earlier call of this holder saved a checkpoint, so the checkpoints'
+  // hash has its TTL and the script need not check it (false: checks, and sets it when missing).
   absl::StatusOr<NodeEventResult> NodeEvent(const HeldJob& job,
                                             absl::Span<const std::string_view> events,
                                             std::string_view run_key,
-                                            std::string_view checkpoint_json);
+                                            std::string_view checkpoint_json,
+                                            bool checkpoints_have_ttl = false);
 
   // Parks the job until `resume_at` (durable wait) without counting an attempt. Returns 1
   // parked, 2 cancelled instead, 0 rejected (stale epoch).

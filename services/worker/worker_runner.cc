@@ -63,6 +63,7 @@ struct WorkerRunner::Run {
   absl::Mutex report_mu;
   std::string pending_started ABSL_GUARDED_BY(report_mu);  // "" = none
   absl::Time pending_since ABSL_GUARDED_BY(report_mu);
+  bool checkpoint_saved ABSL_GUARDED_BY(report_mu) = false;  // the checkpoints' hash has its TTL
 };
 
 namespace {
@@ -94,7 +95,10 @@ absl::Status Report(queue::RedisQueue& queue, WorkerRunner::Run& run, std::strin
   if (!event.empty()) events[n++] = event;
   if (n == 0 && key.empty()) return absl::OkStatus();
   absl::StatusOr<queue::NodeEventResult> r = Persist(
-      [&] { return queue.NodeEvent(run.held, absl::MakeConstSpan(events, n), key, checkpoint); },
+      [&] {
+        return queue.NodeEvent(run.held, absl::MakeConstSpan(events, n), key, checkpoint,
+                               run.checkpoint_saved);
+      },
       budget, &run.token);
   run.pending_started.clear();  // sent, or the run stops here and sends nothing more
   if (!r.ok()) {
@@ -103,6 +107,7 @@ absl::Status Report(queue::RedisQueue& queue, WorkerRunner::Run& run, std::strin
     run.lease_lost = true;
     return r.status();
   }
+  if (!key.empty() && r->lease != queue::LeaseState::kLost) run.checkpoint_saved = true;
   return ApplyLease(run, r->lease);
 }
 
@@ -159,7 +164,7 @@ class Observer final : public engine::ExecutionObserver {
     if (run.iteration >= 0) e.data["iteration"] = run.iteration;
     if (metrics_ != nullptr) metrics_->NodeRun(run.node->type, "completed", duration);
     NDX_RETURN_IF_ERROR(Send(events::ToJson(e, max_output_), run.key, checkpoint.dump()));
-    return Record(run, store::NodeStatus::kSuccess, output.dump(), "", duration);
+    return Record(run, store::NodeStatus::kSuccess, &output, "", duration);
   }
 
   absl::Status OnNodeSkipped(const engine::NodeRun& run, absl::string_view reason,
@@ -167,7 +172,7 @@ class Observer final : public engine::ExecutionObserver {
     events::Event e = Base(events::kNodeSkipped, run);
     e.data = {{"reason", std::string(reason)}};
     NDX_RETURN_IF_ERROR(Send(events::ToJson(e), run.key, checkpoint.dump()));
-    return Record(run, store::NodeStatus::kSkipped, "", "", absl::ZeroDuration());
+    return Record(run, store::NodeStatus::kSkipped, nullptr, "", absl::ZeroDuration());
   }
 
   void OnNodeFailed(const engine::NodeRun& run, const absl::Status& error,
@@ -178,7 +183,7 @@ class Observer final : public engine::ExecutionObserver {
     e.data = {{"duration", absl::ToInt64Milliseconds(duration)}, {"error", err}};
     if (metrics_ != nullptr) metrics_->NodeRun(run.node->type, "failed", duration);
     if (Send(events::ToJson(e), "", "").ok()) {
-      (void)Record(run, store::NodeStatus::kError, "", err.dump(), duration);
+      (void)Record(run, store::NodeStatus::kError, nullptr, err.dump(), duration);
     }
   }
 
@@ -210,9 +215,9 @@ class Observer final : public engine::ExecutionObserver {
   }
 
   // Writes the node run to the history (after Redis). A stale epoch stops the run.
-  absl::Status Record(const engine::NodeRun& run, store::NodeStatus status,
-                      const std::string& output, const std::string& error,
-                      absl::Duration duration) {
+  // (`output` is serialized only when there is a history to write.)
+  absl::Status Record(const engine::NodeRun& run, store::NodeStatus status, const Json* output,
+                      const std::string& error, absl::Duration duration) {
     if (history_ == nullptr) return absl::OkStatus();
     const absl::Time now = absl::Now();
     const absl::Status s = history_->RecordNodeRun({.execution_id = run_.held.id,
@@ -224,7 +229,7 @@ class Observer final : public engine::ExecutionObserver {
                                                     .status = status,
                                                     .attempt = run_.attempt,
                                                     .run_index = std::max(run.iteration, 0),
-                                                    .output_json = output,
+                                                    .output_json = output ? output->dump() : "",
                                                     .error_json = error,
                                                     .started_at = now - duration,
                                                     .finished_at = now});

@@ -5,7 +5,8 @@
 -- (DESIGN.md), so a crash never leaves one without the other.
 -- KEYS[1]: queue prefix
 -- ARGV: id, epoch, workflow_id, workspace, state_ttl_s, run key ("" = no checkpoint),
---   checkpoint JSON, then the events' JSON (0 or more), appended in order
+--   checkpoint JSON, "1" when the checkpoints' hash is known to have its TTL (an earlier call of
+--   this holder set it; "0" checks), then the events' JSON (0 or more), appended in order
 -- Returns {status, seq}: status 1 ok, 2 cancelling (stop after this), 0 lost (nothing written);
 -- seq of the last event appended (0 when none).
 local p = KEYS[1]
@@ -17,8 +18,18 @@ local ttl = tonumber(ARGV[5])
 if ARGV[6] ~= '' then
   local ok = p .. 'o:' .. id
   redis.call('HSET', ok, ARGV[6], ARGV[7])
-  if redis.call('TTL', ok) < 0 then redis.call('EXPIRE', ok, ttl) end
+  if ARGV[8] ~= '1' and redis.call('TTL', ok) < 0 then redis.call('EXPIRE', ok, ttl) end
 end
+local n = #ARGV - 8
 local seq = 0
-for i = 8, #ARGV do seq = append_event(p, id, ARGV[3], ARGV[4], ARGV[i], ttl) end
+if n > 0 then
+  -- One RPUSH for all the events (append_event() in common.lua, for several).
+  local ek = p .. 'ev:' .. id
+  seq = redis.call('RPUSH', ek, unpack(ARGV, 9))
+  if seq == n then redis.call('EXPIRE', ek, ttl) end
+  for i = 1, n do
+    redis.call('XADD', p .. 'feed', 'MAXLEN', '~', FEED_MAXLEN, '*', 'e', id, 's', seq - n + i,
+               'w', ARGV[3], 'ws', ARGV[4], 'j', ARGV[8 + i])
+  end
+end
 return {(v[2] == 'k') and 2 or 1, seq}
