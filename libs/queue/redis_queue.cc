@@ -138,8 +138,10 @@ std::string NewExecutionId() {
                          lo >> 48, lo & 0xFFFFFFFFFFFFULL);
 }
 
-RedisQueue::RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock)
+RedisQueue::RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock,
+                       redis::RedisCoalescer* scripts)
     : pool_(pool),
+      scripts_(scripts),
       options_(std::move(options)),
       clock_(clock),
       prefix_(absl::StrCat("ndx:{", options_.name, "}:")) {}
@@ -152,6 +154,7 @@ absl::StatusOr<RedisReply> RedisQueue::Run(const RedisScript& script,
     return absl::InvalidArgumentError(
         absl::StrCat("queue name \"", options_.name, "\" is not 1-64 of A-Z a-z 0-9 - _ ."));
   }
+  if (scripts_ != nullptr) return scripts_->Eval(script, {prefix_}, args);
   NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease connection, pool_.Acquire(kAcquireTimeout));
   return connection->Eval(script, {prefix_}, args);
 }

@@ -38,6 +38,7 @@
 #include "absl/types/span.h"
 #include "libs/common/clock.h"
 #include "libs/common/redis/redis_client.h"
+#include "libs/common/redis/redis_coalescer.h"
 
 namespace ndx::queue {
 
@@ -190,8 +191,11 @@ struct HousekeepingResult {
 
 class RedisQueue {
  public:
-  // `pool` and `clock` must outlive the queue.
-  RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock);
+  // `pool` and `clock` must outlive the queue. With `scripts` (optional; must outlive the queue),
+  // the scripts go through it, pipelined with other threads' (a process with many threads that
+  // each wait for their own call: the worker's slots); other commands use `pool`.
+  RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock,
+             redis::RedisCoalescer* scripts = nullptr);
 
   const QueueOptions& options() const { return options_; }
   // "ndx:{<name>}:"
@@ -288,6 +292,7 @@ class RedisQueue {
   int64_t NowMs() const;
 
   redis::RedisPool& pool_;
+  redis::RedisCoalescer* const scripts_;
   const QueueOptions options_;
   common::Clock& clock_;
   const std::string prefix_;

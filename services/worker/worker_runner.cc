@@ -265,7 +265,8 @@ WorkerRunner::WorkerRunner(redis::RedisPool& pool, redis::RedisOptions blocking,
       blocking_options_(std::move(blocking)),
       options_(std::move(options)),
       clock_(clock),
-      queue_(pool, options_.queue, clock),
+      scripts_(blocking_options_, clock),
+      queue_(pool, options_.queue, clock, &scripts_),
       engine_(options_.engine) {
   engine::RegisterBuiltinNodes(registry_);
   absl::MutexLock lock(&mu_);

@@ -34,6 +34,7 @@
 #include "absl/time/time.h"
 #include "libs/common/clock.h"
 #include "libs/common/redis/redis_client.h"
+#include "libs/common/redis/redis_coalescer.h"
 #include "libs/engine/cancellation.h"
 #include "libs/engine/engine.h"
 #include "libs/engine/http/http_client.h"
@@ -117,6 +118,9 @@ class WorkerRunner {
   const redis::RedisOptions blocking_options_;
   const WorkerOptions options_;
   common::Clock& clock_;
+  // The slots' scripts (claims, checkpoints, events, ends) share one pipelined connection: Redis
+  // reads and answers many of them per system call.
+  redis::RedisCoalescer scripts_;
   queue::RedisQueue queue_;
   engine::NodeRegistry registry_;
   engine::Engine engine_;
