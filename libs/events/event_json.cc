@@ -41,25 +41,27 @@ std::string ToJson(const Event& event, size_t max_output_bytes) {
   if (!event.node_id.empty()) j["nodeId"] = event.node_id;
   if (!event.node_name.empty()) j["nodeName"] = event.node_name;
   if (!event.node_type.empty()) j["nodeType"] = event.node_type;
-  if (!event.data.is_null()) {
-    j["data"] = event.data;
-    if (max_output_bytes > 0 && event.type == kNodeCompleted && j["data"].is_object() &&
-        j["data"].contains("outputData")) {
-      const std::string out = j["data"]["outputData"].dump();
-      if (out.size() > max_output_bytes) {
-        j["data"]["outputData"] = nullptr;
-        j["data"]["outputBytes"] = out.size();
-        j["truncated"] = true;
-      }
-    }
-  }
+  if (!event.data.is_null()) j["data"] = event.data;
   if (event.error) {
     Json e = {{"message", event.error->message}};
     if (!event.error->code.empty()) e["code"] = event.error->code;
     if (!event.error->node_id.empty()) e["nodeId"] = event.error->node_id;
     j["error"] = std::move(e);
   }
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string text = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  // The output is part of the text: when the whole event fits, the output does (serializing the
+  // output on its own, to measure it, is needed only for large events).
+  if (max_output_bytes > 0 && text.size() > max_output_bytes && event.type == kNodeCompleted &&
+      j.contains("data") && j["data"].is_object() && j["data"].contains("outputData")) {
+    const std::string out = j["data"]["outputData"].dump();
+    if (out.size() > max_output_bytes) {
+      j["data"]["outputData"] = nullptr;
+      j["data"]["outputBytes"] = out.size();
+      j["truncated"] = true;
+      text = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+  }
+  return text;
 }
 
 absl::Status ToProto(absl::string_view json, int64_t seq, v1::ExecutionEvent* out) {

@@ -139,8 +139,10 @@ std::string NewExecutionId() {
                          lo >> 48, lo & 0xFFFFFFFFFFFFULL);
 }
 
-RedisQueue::RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock)
+RedisQueue::RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock,
+                       redis::RedisCoalescer* scripts)
     : pool_(pool),
+      scripts_(scripts),
       options_(std::move(options)),
       clock_(clock),
       prefix_(absl::StrCat("ndx:{", options_.name, "}:")) {}
@@ -153,6 +155,7 @@ absl::StatusOr<RedisReply> RedisQueue::Run(const RedisScript& script,
     return absl::InvalidArgumentError(
         absl::StrCat("queue name \"", options_.name, "\" is not 1-64 of A-Z a-z 0-9 - _ ."));
   }
+  if (scripts_ != nullptr) return scripts_->Eval(script, {prefix_}, args);
   NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease connection, pool_.Acquire(kAcquireTimeout));
   return connection->Eval(script, {prefix_}, args);
 }
@@ -380,15 +383,17 @@ absl::StatusOr<StartResult> RedisQueue::Start(const HeldJob& job,
 }
 
 absl::StatusOr<NodeEventResult> RedisQueue::NodeEvent(const HeldJob& job,
-                                                      const std::string& event_json,
-                                                      const std::string& run_key,
-                                                      const std::string& checkpoint_json,
-                                                      const std::string& current_node) {
+                                                      absl::Span<const std::string_view> events,
+                                                      std::string_view run_key,
+                                                      std::string_view checkpoint_json,
+                                                      bool checkpoints_have_ttl) {
   const std::string epoch = absl::StrCat(job.epoch);
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.state_ttl));
-  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().node_event, {job.id, epoch, job.workflow_id,
-                                                              job.workspace, event_json, run_key,
-                                                              checkpoint_json, current_node, ttl}));
+  std::vector<std::string_view> args = {
+      job.id, epoch,   job.workflow_id, job.workspace,
+      ttl,    run_key, checkpoint_json, checkpoints_have_ttl ? "1" : "0"};
+  args.insert(args.end(), events.begin(), events.end());
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().node_event, args));
   if (!reply.is_array() || reply.elements().size() != 2) return Malformed("node_event", reply);
   return NodeEventResult{static_cast<LeaseState>(reply.elements()[0].integer()),
                          reply.elements()[1].integer()};

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,7 @@
 #include "absl/types/span.h"
 #include "libs/common/clock.h"
 #include "libs/common/redis/redis_client.h"
+#include "libs/common/redis/redis_coalescer.h"
 
 namespace ndx::queue {
 
@@ -116,7 +118,7 @@ struct StartResult {
 
 struct NodeEventResult {
   LeaseState lease = LeaseState::kLost;  // kLost: nothing was written
-  int64_t seq = 0;                       // the event's seq (0 when no event)
+  int64_t seq = 0;                       // the last event's seq (0 when no event)
 };
 
 struct ClaimedJob {
@@ -189,8 +191,11 @@ struct HousekeepingResult {
 
 class RedisQueue {
  public:
-  // `pool` and `clock` must outlive the queue.
-  RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock);
+  // `pool` and `clock` must outlive the queue. With `scripts` (optional; must outlive the queue),
+  // the scripts go through it, pipelined with other threads' (a process with many threads that
+  // each wait for their own call: the worker's slots); other commands use `pool`.
+  RedisQueue(redis::RedisPool& pool, QueueOptions options, common::Clock& clock,
+             redis::RedisCoalescer* scripts = nullptr);
 
   const QueueOptions& options() const { return options_; }
   // "ndx:{<name>}:"
@@ -239,13 +244,16 @@ class RedisQueue {
   // execution) and returns the checkpoints saved by earlier attempts.
   absl::StatusOr<StartResult> Start(const HeldJob& job, const std::string& started_event_json);
 
-  // The holder reports a node event and/or saves a node-run checkpoint, in one script guarded by
-  // its epoch (nothing is written when the lease is lost). `event_json` "" = no event;
-  // `run_key` "" = no checkpoint; `current_node` "" = unchanged.
-  absl::StatusOr<NodeEventResult> NodeEvent(const HeldJob& job, const std::string& event_json,
-                                            const std::string& run_key,
-                                            const std::string& checkpoint_json,
-                                            const std::string& current_node);
+  // The holder reports a node run in one script guarded by its epoch (nothing is written when the
+  // lease is lost): appends `events` (JSON without seq, in order; e.g. a node's node-started and
+  // node-completed) and, unless `run_key` is "", saves `checkpoint_json` under it.
+  // `checkpoints_have_ttl`: an earlier call of this holder saved a checkpoint, so the checkpoints'
+  // hash has its TTL and the script need not check it (false: checks, and sets it when missing).
+  absl::StatusOr<NodeEventResult> NodeEvent(const HeldJob& job,
+                                            absl::Span<const std::string_view> events,
+                                            std::string_view run_key,
+                                            std::string_view checkpoint_json,
+                                            bool checkpoints_have_ttl = false);
 
   // Parks the job until `resume_at` (durable wait) without counting an attempt. Returns 1
   // parked, 2 cancelled instead, 0 rejected (stale epoch).
@@ -293,6 +301,7 @@ class RedisQueue {
   int64_t NowMs() const;
 
   redis::RedisPool& pool_;
+  redis::RedisCoalescer* const scripts_;
   const QueueOptions options_;
   common::Clock& clock_;
   const std::string prefix_;

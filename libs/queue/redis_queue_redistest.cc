@@ -628,17 +628,22 @@ TEST_F(QueueTest, HolderSideStartCheckpointAndEventsAreFencedByEpoch) {
   EXPECT_EQ(start->lease, LeaseState::kHeld);
   EXPECT_EQ(start->started_seq, 1);
   EXPECT_TRUE(start->checkpoints.empty());
-  absl::StatusOr<NodeEventResult> n =
-      q->NodeEvent(held, R"({"type":"node-completed"})", "node-1", R"({"v":1})", "node-1");
+  // A node-started and its node-completed with the checkpoint: one script, the events in order.
+  const std::string_view node1[] = {R"({"type":"node-started"})", R"({"type":"node-completed"})"};
+  absl::StatusOr<NodeEventResult> n = q->NodeEvent(held, node1, "node-1", R"({"v":1})");
   ASSERT_THAT(n, IsOk());
   EXPECT_EQ(n->lease, LeaseState::kHeld);
-  EXPECT_EQ(n->seq, 2);
-  // The same call again (the holder retries after a lost reply): the event is not appended twice.
-  n = q->NodeEvent(held, R"({"type":"node-completed"})", "node-1", R"({"v":1})", "node-1");
+  EXPECT_EQ(n->seq, 3);
+  EXPECT_EQ(Cmd({"LINDEX", q->prefix() + "ev:j", "1"})->str(), node1[0]);
+  EXPECT_EQ(Cmd({"LINDEX", q->prefix() + "ev:j", "2"})->str(), node1[1]);
+  EXPECT_EQ(Cmd({"XLEN", q->prefix() + "feed"})->integer(), 3);
+  // The same call again (the holder retries after a lost reply): the events are not appended
+  // twice.
+  n = q->NodeEvent(held, node1, "node-1", R"({"v":1})");
   ASSERT_THAT(n, IsOk());
   EXPECT_EQ(n->lease, LeaseState::kHeld);
   EXPECT_EQ(n->seq, 0);
-  EXPECT_EQ(Cmd({"LLEN", q->prefix() + "ev:j"})->integer(), 2);
+  EXPECT_EQ(Cmd({"LLEN", q->prefix() + "ev:j"})->integer(), 3);
   // The lease lapses; another worker takes over and sees the checkpoint; `started` is not repeated.
   clock_.Advance(q->options().lease + absl::Milliseconds(1));
   ASSERT_EQ(q->Housekeep("hk", true)->requeued, 1);
@@ -649,10 +654,11 @@ TEST_F(QueueTest, HolderSideStartCheckpointAndEventsAreFencedByEpoch) {
   ASSERT_EQ(start->checkpoints.size(), 1u);
   EXPECT_EQ(start->checkpoints[0].first, "node-1");
   // The old holder can write nothing more.
-  n = q->NodeEvent(held, R"({"type":"node-completed"})", "node-2", "{}", "");
+  const std::string_view node2[] = {R"({"type":"node-completed"})"};
+  n = q->NodeEvent(held, node2, "node-2", "{}");
   EXPECT_EQ(n->lease, LeaseState::kLost);
   EXPECT_EQ(Cmd({"HEXISTS", q->prefix() + "o:j", "node-2"})->integer(), 0);
-  EXPECT_EQ(Cmd({"LLEN", q->prefix() + "ev:j"})->integer(), 2);
+  EXPECT_EQ(Cmd({"LLEN", q->prefix() + "ev:j"})->integer(), 3);
   EXPECT_EQ(q->Start(held, "{}")->lease, LeaseState::kLost);
 }
 

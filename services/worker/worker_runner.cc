@@ -50,6 +50,16 @@ absl::Status PersistHistory(Fn fn, absl::Duration budget) {
       .status();
 }
 
+// service::SaveToHistory() on the payload the worker has already parsed (it parses the text).
+bool SaveToHistory(const Json& payload) {
+  const auto wf = payload.find("workflow");
+  if (wf == payload.end() || !wf->is_object()) return true;
+  const auto settings = wf->find("settings");
+  if (settings == wf->end() || !settings->is_object()) return true;
+  const auto save = settings->find("saveExecutionToDatabase");
+  return save == settings->end() || !save->is_boolean() || save->get<bool>();
+}
+
 std::string StrOr(const Json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
@@ -70,9 +80,76 @@ struct WorkerRunner::Run {
   absl::Mutex mu;
   std::string current_node_id ABSL_GUARDED_BY(mu);
   std::string current_node_name ABSL_GUARDED_BY(mu);
+  // The run's node reports go out one at a time, from its slot thread or (a long node's
+  // node-started) from the lease keeper. A node-started event waits here to be sent in one script
+  // with the report that ends the node run (one round trip per node), unless the node is still
+  // running after `WorkerOptions::started_event_delay`.
+  absl::Mutex report_mu;
+  std::string pending_started ABSL_GUARDED_BY(report_mu);  // "" = none
+  absl::Time pending_since ABSL_GUARDED_BY(report_mu);
+  bool checkpoint_saved ABSL_GUARDED_BY(report_mu) = false;  // the checkpoints' hash has its TTL
 };
 
 namespace {
+
+// Acts on the lease state a holder-side script returned: a lost lease or a cancel stops the run.
+absl::Status ApplyLease(WorkerRunner::Run& run, queue::LeaseState lease) {
+  if (lease == queue::LeaseState::kLost) {
+    run.lease_lost = true;
+    run.token.Cancel(absl::AbortedError("lease lost: another worker owns this execution now"));
+    return absl::AbortedError("lease lost");
+  }
+  if (lease == queue::LeaseState::kCancelling) {
+    run.user_cancelled = true;
+    run.token.Cancel(absl::CancelledError("execution cancelled"));
+  }
+  return absl::OkStatus();
+}
+
+// Sends a node report of `run` in one script: its pending node-started event (if any), then
+// `event` ("" = none), and the checkpoint `checkpoint` under `key` ("" = none). Retries while
+// Redis is unreachable for up to `budget`; when it stays unreachable the run stops (its lease
+// lapses and another attempt resumes from the checkpoints that were saved).
+absl::Status Report(queue::RedisQueue& queue, WorkerRunner::Run& run, std::string_view event,
+                    std::string_view key, std::string_view checkpoint, absl::Duration budget) {
+  absl::MutexLock lock(&run.report_mu);
+  std::string_view events[2];
+  size_t n = 0;
+  if (!run.pending_started.empty()) events[n++] = run.pending_started;
+  if (!event.empty()) events[n++] = event;
+  if (n == 0 && key.empty()) return absl::OkStatus();
+  absl::StatusOr<queue::NodeEventResult> r = Persist(
+      [&] {
+        return queue.NodeEvent(run.held, absl::MakeConstSpan(events, n), key, checkpoint,
+                               run.checkpoint_saved);
+      },
+      budget, &run.token);
+  run.pending_started.clear();  // sent, or the run stops here and sends nothing more
+  if (!r.ok()) {
+    run.token.Cancel(absl::AbortedError(
+        absl::StrCat("stopped: progress could not be saved: ", r.status().message())));
+    run.lease_lost = true;
+    return r.status();
+  }
+  if (!key.empty() && r->lease != queue::LeaseState::kLost) run.checkpoint_saved = true;
+  return ApplyLease(run, r->lease);
+}
+
+// The lease keeper sends the node-started event of a node that has been running for `after` on
+// its own, so that clients see it while the node runs. One attempt, and never waiting for the
+// slot: on failure the event stays pending and goes with the node's next report. Called by the
+// lease keeper just before it renews the run's lease.
+void FlushLongStarted(queue::RedisQueue& queue, WorkerRunner::Run& run, absl::Duration after) {
+  if (!run.report_mu.TryLock()) return;  // the slot is reporting right now
+  if (!run.pending_started.empty() && !run.lease_lost && absl::Now() - run.pending_since >= after) {
+    const std::string_view event = run.pending_started;
+    absl::StatusOr<queue::NodeEventResult> r =
+        queue.NodeEvent(run.held, absl::MakeConstSpan(&event, 1), "", "");
+    // A lost lease or a cancel is acted on by the renewal that follows in the same round.
+    if (r.ok()) run.pending_started.clear();
+  }
+  run.report_mu.Unlock();
+}
 
 // Turns the engine's reports into checkpoints and events, each one script guarded by the epoch.
 class Observer final : public engine::ExecutionObserver {
@@ -89,11 +166,16 @@ class Observer final : public engine::ExecutionObserver {
         metrics_(metrics),
         history_(history) {}
 
+  // node-started waits for the report that ends the run (Report), or for the lease keeper when
+  // the node takes long (FlushLongStarted).
   void OnNodeStarted(const engine::NodeRun& run) override {
     set_current_(run.node->id, run.node->name);
     events::Event e = Base(events::kNodeStarted, run);
     if (run.iteration >= 0) e.data = {{"iteration", run.iteration}};
-    (void)Send(events::ToJson(e), "", "", run.node->id);
+    std::string json = events::ToJson(e);
+    absl::MutexLock lock(&run_.report_mu);
+    run_.pending_started = std::move(json);
+    run_.pending_since = absl::Now();
   }
 
   absl::Status OnNodeCompleted(const engine::NodeRun& run, const Json& checkpoint,
@@ -105,16 +187,16 @@ class Observer final : public engine::ExecutionObserver {
               {"activeConnections", active_connections}};
     if (run.iteration >= 0) e.data["iteration"] = run.iteration;
     if (metrics_ != nullptr) metrics_->NodeRun(run.node->type, "completed", duration);
-    NDX_RETURN_IF_ERROR(Send(events::ToJson(e, max_output_), run.key, checkpoint.dump(), ""));
-    return Record(run, store::NodeStatus::kSuccess, output.dump(), "", duration);
+    NDX_RETURN_IF_ERROR(Send(events::ToJson(e, max_output_), run.key, checkpoint.dump()));
+    return Record(run, store::NodeStatus::kSuccess, &output, "", duration);
   }
 
   absl::Status OnNodeSkipped(const engine::NodeRun& run, absl::string_view reason,
                              const Json& checkpoint) override {
     events::Event e = Base(events::kNodeSkipped, run);
     e.data = {{"reason", std::string(reason)}};
-    NDX_RETURN_IF_ERROR(Send(events::ToJson(e), run.key, checkpoint.dump(), ""));
-    return Record(run, store::NodeStatus::kSkipped, "", "", absl::ZeroDuration());
+    NDX_RETURN_IF_ERROR(Send(events::ToJson(e), run.key, checkpoint.dump()));
+    return Record(run, store::NodeStatus::kSkipped, nullptr, "", absl::ZeroDuration());
   }
 
   void OnNodeFailed(const engine::NodeRun& run, const absl::Status& error,
@@ -124,8 +206,8 @@ class Observer final : public engine::ExecutionObserver {
     e.error = events::EventError{err.value("message", ""), err.value("code", ""), run.node->id};
     e.data = {{"duration", absl::ToInt64Milliseconds(duration)}, {"error", err}};
     if (metrics_ != nullptr) metrics_->NodeRun(run.node->type, "failed", duration);
-    if (Send(events::ToJson(e), "", "", "").ok()) {
-      (void)Record(run, store::NodeStatus::kError, "", err.dump(), duration);
+    if (Send(events::ToJson(e), "", "").ok()) {
+      (void)Record(run, store::NodeStatus::kError, nullptr, err.dump(), duration);
     }
   }
 
@@ -135,12 +217,12 @@ class Observer final : public engine::ExecutionObserver {
     e.data = {{"attempt", attempt}, {"delay", absl::ToInt64Milliseconds(delay)}, {"scope", "node"}};
     e.error = events::EventError{std::string(error.message()),
                                  absl::StatusCodeToString(error.code()), run.node->id};
-    (void)Send(events::ToJson(e), "", "", "");
+    (void)Send(events::ToJson(e), "", "");
   }
 
   absl::Status OnNodeSuspended(const engine::NodeRun& run, const Json& checkpoint,
                                absl::Time resume_at) override {
-    return Send("", run.key, checkpoint.dump(), "");
+    return Send("", run.key, checkpoint.dump());
   }
 
  private:
@@ -157,9 +239,9 @@ class Observer final : public engine::ExecutionObserver {
   }
 
   // Writes the node run to the history (after Redis). A stale epoch stops the run.
-  absl::Status Record(const engine::NodeRun& run, store::NodeStatus status,
-                      const std::string& output, const std::string& error,
-                      absl::Duration duration) {
+  // (`output` is serialized only when there is a history to write.)
+  absl::Status Record(const engine::NodeRun& run, store::NodeStatus status, const Json* output,
+                      const std::string& error, absl::Duration duration) {
     if (history_ == nullptr) return absl::OkStatus();
     const absl::Time now = absl::Now();
     const store::NodeRun record = {.execution_id = run_.held.id,
@@ -171,7 +253,7 @@ class Observer final : public engine::ExecutionObserver {
                                    .status = status,
                                    .attempt = run_.attempt,
                                    .run_index = std::max(run.iteration, 0),
-                                   .output_json = output,
+                                   .output_json = output ? output->dump() : "",
                                    .error_json = error,
                                    .started_at = now - duration,
                                    .finished_at = now};
@@ -186,29 +268,9 @@ class Observer final : public engine::ExecutionObserver {
     return absl::OkStatus();
   }
 
-  absl::Status Send(const std::string& event, const std::string& key, const std::string& checkpoint,
-                    const std::string& current) {
-    absl::StatusOr<queue::NodeEventResult> r =
-        Persist([&] { return queue_.NodeEvent(run_.held, event, key, checkpoint, current); },
-                budget_, &run_.token);
-    if (!r.ok()) {
-      // Redis stayed unreachable: stop; the lease lapses and another attempt resumes from the
-      // checkpoints that were saved.
-      run_.token.Cancel(absl::AbortedError(
-          absl::StrCat("stopped: progress could not be saved: ", r.status().message())));
-      run_.lease_lost = true;
-      return r.status();
-    }
-    if (r->lease == queue::LeaseState::kLost) {
-      run_.lease_lost = true;
-      run_.token.Cancel(absl::AbortedError("lease lost: another worker owns this execution now"));
-      return absl::AbortedError("lease lost");
-    }
-    if (r->lease == queue::LeaseState::kCancelling) {
-      run_.user_cancelled = true;
-      run_.token.Cancel(absl::CancelledError("execution cancelled"));
-    }
-    return absl::OkStatus();
+  absl::Status Send(const std::string& event, const std::string& key,
+                    const std::string& checkpoint) {
+    return Report(queue_, run_, event, key, checkpoint, budget_);
   }
 
   queue::RedisQueue& queue_;
@@ -228,7 +290,8 @@ WorkerRunner::WorkerRunner(redis::RedisPool& pool, redis::RedisOptions blocking,
       blocking_options_(std::move(blocking)),
       options_(std::move(options)),
       clock_(clock),
-      queue_(pool, options_.queue, clock),
+      scripts_(blocking_options_, clock),
+      queue_(pool, options_.queue, clock, &scripts_),
       engine_(options_.engine) {
   engine::RegisterBuiltinNodes(registry_);
   absl::MutexLock lock(&mu_);
@@ -416,6 +479,7 @@ void WorkerRunner::WatchLoop() {
       for (auto& [id, run] : running_) runs.push_back(run);
     }
     if (runs.empty()) continue;
+    for (const auto& r : runs) FlushLongStarted(queue_, *r, options_.started_event_delay);
     std::vector<queue::JobRef> refs;
     for (const auto& r : runs) refs.push_back({r->held.id, r->held.epoch});
     absl::StatusOr<std::vector<queue::LeaseState>> states = queue_.Renew(refs);
@@ -524,7 +588,7 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
 
   // The history, unless the workflow opts out (saveExecutionToDatabase: false).
   store::ExecutionStore* history =
-      options_.store != nullptr && service::SaveToHistory(job.payload) ? options_.store : nullptr;
+      options_.store != nullptr && SaveToHistory(payload) ? options_.store : nullptr;
   if (history != nullptr) {
     const absl::Status s = PersistHistory(
         [&] {
@@ -610,6 +674,12 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
   std::string outcome = "completed";
   const engine::RunResult result = engine_.Run(request, observer);
   const queue::JobRef ref{job.id, job.epoch};
+  // A run interrupted inside a node (cancel, timeout) has not sent that node's node-started yet:
+  // it goes before the execution's end event. A hand-back (shutdown) drops it: the node runs
+  // again elsewhere and reports its start there.
+  if (!run->lease_lost && !(run->shutting_down && !run->user_cancelled)) {
+    (void)Report(queue_, *run, "", "", "", persist);
+  }
 
   switch (result.outcome) {
     case engine::RunOutcome::kCompleted: {

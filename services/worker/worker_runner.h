@@ -34,6 +34,7 @@
 #include "absl/time/time.h"
 #include "libs/common/clock.h"
 #include "libs/common/redis/redis_client.h"
+#include "libs/common/redis/redis_coalescer.h"
 #include "libs/engine/cancellation.h"
 #include "libs/engine/engine.h"
 #include "libs/engine/http/http_client.h"
@@ -49,7 +50,11 @@ struct WorkerOptions {
   queue::QueueOptions queue;
   absl::Duration watch_interval = absl::Milliseconds(50);  // lease renewal + cancel check
   absl::Duration wedged_after = absl::Seconds(30);  // readiness: work waits, slots free, no claim
-  size_t max_event_output_bytes = 64 << 10;         // node-completed events carry at most this
+  // A node's node-started event is sent with the report that ends the node run (one script per
+  // node); the lease keeper sends it on its own once the node has run this long (checked every
+  // watch_interval), so that clients see long nodes start.
+  absl::Duration started_event_delay = absl::Milliseconds(20);
+  size_t max_event_output_bytes = 64 << 10;  // node-completed events carry at most this
   engine::EngineOptions engine;
   WorkerMetrics* metrics = nullptr;  // optional; must outlive the runner
   // The execution history (PostgreSQL, or its Redis outbox); optional; must outlive the runner.
@@ -113,6 +118,9 @@ class WorkerRunner {
   const redis::RedisOptions blocking_options_;
   const WorkerOptions options_;
   common::Clock& clock_;
+  // The slots' scripts (claims, checkpoints, events, ends) share one pipelined connection: Redis
+  // reads and answers many of them per system call.
+  redis::RedisCoalescer scripts_;
   queue::RedisQueue queue_;
   engine::NodeRegistry registry_;
   engine::Engine engine_;

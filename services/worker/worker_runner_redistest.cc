@@ -212,6 +212,29 @@ TEST_F(WorkerTest, CancelStopsARunningHttpRequestWithin200Ms) {
   EXPECT_EQ(EventTypes(id).back(), "cancelled");
 }
 
+TEST_F(WorkerTest, ALongNodeReportsItsStartWhileItRuns) {
+  engine::testing::LoopbackServer http;
+  StartRunner();
+  const std::string id =
+      Enqueue(Payload({Node("t", "manual-trigger"),
+                       Node("slow", "http-request", {{"url", http.base_url() + "/slow?ms=20000"}})},
+                      {Edge("t", "slow")}));
+  ASSERT_TRUE(WaitUntil([&] { return http.Count("/slow") == 1; }, absl::Seconds(10)));
+  // A fast node's node-started goes with its node-completed; a long one's is sent on its own.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        const std::vector<std::string> types = EventTypes(id);
+        return !types.empty() && types.back() == "node-started:slow";
+      },
+      absl::Milliseconds(500)));
+  EXPECT_EQ(State(id), queue::JobState::kActive);
+  queue::RedisQueue q(*pool_, QOptions(), common::RealClock());
+  ASSERT_THAT(q.Cancel(id), IsOk());
+  ASSERT_TRUE(WaitState(id, queue::JobState::kCancelled, absl::Seconds(5)));
+  EXPECT_THAT(EventTypes(id), ElementsAre("started", "node-started:t", "node-completed:t",
+                                          "node-started:slow", "cancelled"));
+}
+
 TEST_F(WorkerTest, ADurableWaitFreesTheSlotAndResumes) {
   StartRunner(/*slots=*/1, /*inline_wait=*/absl::Milliseconds(500));
   const std::string waiting = Enqueue(
