@@ -8,6 +8,8 @@
 #include "gtest/gtest.h"
 #include "services/gateway/api_json.h"
 #include "services/gateway/auth.h"
+#include "services/gateway/http_server.h"
+#include "services/gateway/socketio_packet.h"
 #include "tests/testing/status_matchers.h"
 
 namespace ndx::gateway {
@@ -152,6 +154,55 @@ TEST(ApiJson, WorkflowJsonNamesTheBadField) {
                        HasSubstr("workflowData.nodes[0].parameters: must be an object")));
   EXPECT_THAT(WorkflowFromJson(Json::parse(R"({"nodes":{}})"), "workflowData", &bad),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("workflowData.nodes")));
+}
+
+TEST(SocketIoPacket, DecodesTypeNamespaceAckIdAndPayload) {
+  std::optional<SocketIoPacket> p = ParseSocketIoPacket(R"(21["subscribe-execution","x"])");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->type, '2');
+  EXPECT_EQ(p->nsp, "/");
+  EXPECT_EQ(p->ack_id, 1);
+  EXPECT_EQ(p->payload, Json::parse(R"(["subscribe-execution","x"])"));
+  p = ParseSocketIoPacket(R"(0/admin,{"token":"t"})");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->type, '0');
+  EXPECT_EQ(p->nsp, "/admin");
+  EXPECT_FALSE(p->ack_id.has_value());
+  EXPECT_EQ(p->payload["token"], "t");
+  p = ParseSocketIoPacket("1");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_TRUE(p->payload.is_null());
+  p = ParseSocketIoPacket("299999999999999999999[1]");  // an ack id out of range is no ack id
+  ASSERT_TRUE(p.has_value());
+  EXPECT_FALSE(p->ack_id.has_value());
+  EXPECT_EQ(ParseSocketIoPacket("51-[\"x\"]")->type, '5');  // binary: only the type
+  EXPECT_FALSE(ParseSocketIoPacket("").has_value());
+  EXPECT_FALSE(ParseSocketIoPacket("2[oops").has_value());
+}
+
+TEST(HttpParse, ParsesOneRequestAsTheServerDoes) {
+  absl::StatusOr<HttpRequest> r = ParseHttpRequest(
+      "POST /api/executions?a=1&b=2 HTTP/1.1\r\nHost: x\r\nX-Workspace-Id: w1\r\n"
+      "Content-Length: 7\r\n\r\n{\"a\":1}",
+      1 << 20);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->method, "POST");
+  EXPECT_EQ(r->path, "/api/executions");
+  EXPECT_EQ(r->query, "a=1&b=2");
+  EXPECT_EQ(r->headers["x-workspace-id"], "w1");
+  EXPECT_EQ(r->body, R"({"a":1})");
+  r = ParseHttpRequest("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                       100);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->body, "abc");
+  EXPECT_THAT(ParseHttpRequest("GET / HTTP/1.1\r\nHost: x\r\n", 100),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", 100),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHttpRequest("nonsense\r\n\r\n", 100),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 100),
+              StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
 class GatewayRoutes : public ::testing::Test {
