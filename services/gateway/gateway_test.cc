@@ -199,6 +199,7 @@ TEST(HttpParse, ParsesOneRequestAsTheServerDoes) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", 100),
               StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHttpRequest("", 100), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseHttpRequest("nonsense\r\n\r\n", 100),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 100),

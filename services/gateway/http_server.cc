@@ -301,7 +301,9 @@ absl::StatusOr<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_
     bytes.remove_prefix(used);
     if (ec == http::error::need_more || (!ec && used == 0)) {
       if (used > 0) continue;
-      parser.put_eof(ec);  // all bytes given: the request ends here
+      // All bytes given: the request ends here (put_eof requires that some were accepted).
+      if (!parser.got_some()) return absl::InvalidArgumentError("bad HTTP request: no request");
+      parser.put_eof(ec);
       if (!ec && !parser.is_done()) ec = http::error::partial_message;
     }
     if (ec == http::error::body_limit) {
