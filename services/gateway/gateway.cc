@@ -204,8 +204,12 @@ absl::Status BuildExecuteRequest(const Json& body, const std::string& path_workf
       req->set_priority(v->get<int32_t>());
     }
     if (const Json* v = get("timeout")) {
-      if (!v->is_number() || v->get<double>() <= 0) {
-        return absl::InvalidArgumentError("options.timeout: must be a positive number (ms)");
+      // At most protobuf's longest Duration (10000 years): a larger double does not convert to
+      // an integer (the cast was undefined behaviour).
+      constexpr double kMaxMs = 315576000000.0 * 1000;
+      if (!v->is_number() || v->get<double>() <= 0 || v->get<double>() > kMaxMs) {
+        return absl::InvalidArgumentError(
+            "options.timeout: must be a positive number (ms), at most 315576000000000");
       }
       *req->mutable_timeout() = google::protobuf::util::TimeUtil::MillisecondsToDuration(
           static_cast<int64_t>(v->get<double>()));

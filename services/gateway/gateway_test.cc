@@ -56,6 +56,29 @@ TEST(Jwt, RefusesBadSignatureAlgExpiryAndMissingClaims) {
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("not a JWT")));
 }
 
+// Found by tests/fuzz/jwt_fuzzer: a signed token whose exp or nbf is a huge number made
+// VerifyJwtHs256 convert it to int64_t (undefined behaviour; UBSan aborts).
+TEST(Jwt, HugeOrFractionalExpAndNbfAreTimesNotUndefinedBehaviour) {
+  EXPECT_THAT(
+      VerifyJwtHs256(Token({{"sub", "u"}, {"workspaceId", "w"}, {"exp", 1e300}}), kSecret, kNow),
+      IsOk());
+  EXPECT_THAT(
+      VerifyJwtHs256(Token({{"sub", "u"}, {"workspaceId", "w"}, {"exp", -1e300}}), kSecret, kNow),
+      StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("expired")));
+  EXPECT_THAT(
+      VerifyJwtHs256(Token({{"sub", "u"}, {"workspaceId", "w"}, {"nbf", 1e300}}), kSecret, kNow),
+      StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("nbf")));
+  EXPECT_THAT(
+      VerifyJwtHs256(Token({{"sub", "u"}, {"workspaceId", "w"}, {"nbf", -1e300}}), kSecret, kNow),
+      IsOk());
+  // NumericDate may be fractional: 29.5 s past exp is still within the 30 s leeway.
+  EXPECT_THAT(
+      VerifyJwtHs256(
+          Token({{"sub", "u"}, {"workspaceId", "w"}, {"exp", absl::ToUnixSeconds(kNow) - 29.5}}),
+          kSecret, kNow),
+      IsOk());
+}
+
 TEST(Authenticator, DevModeAcceptsEverythingAndTokenModeNeedsAToken) {
   Authenticator dev({.disabled = true}, nullptr);
   ASSERT_THAT(dev.Authenticate("", ""), IsOk());
@@ -154,6 +177,20 @@ TEST(ApiJson, WorkflowJsonNamesTheBadField) {
                        HasSubstr("workflowData.nodes[0].parameters: must be an object")));
   EXPECT_THAT(WorkflowFromJson(Json::parse(R"({"nodes":{}})"), "workflowData", &bad),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("workflowData.nodes")));
+  // A float setting outside int64_t's range was cast to int64_t to see whether it is whole
+  // (undefined behaviour; UBSan aborts workflow_fuzzer on tests/fuzz/corpus/workflow/huge_setting).
+  EXPECT_THAT(
+      WorkflowFromJson(
+          Json::parse(R"({"nodes":[{"id":"t","type":"noop","settings":{"maxRetries":1e300}}]})"),
+          "workflowData", &bad),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("workflowData.nodes[0].settings.maxRetries: must be an integer")));
+  EXPECT_THAT(WorkflowFromJson(Json::parse(R"({"nodes":[],"settings":{"executionTimeout":-1e19}})"),
+                               "workflowData", &bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("executionTimeout")));
+  EXPECT_THAT(WorkflowFromJson(Json::parse(R"({"nodes":[],"settings":{"executionTimeout":3e3}})"),
+                               "workflowData", &bad),
+              IsOk());
 }
 
 TEST(SocketIoPacket, DecodesTypeNamespaceAckIdAndPayload) {
@@ -285,6 +322,11 @@ TEST_F(GatewayRoutes, BadIdsBodiesAndRoutesAreClearErrors) {
   r = Call("POST", "/api/executions", "[1]", Auth());
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("must be a JSON object"));
+  // A huge timeout was cast to int64_t (undefined behaviour; UBSan aborts http_request_fuzzer on
+  // tests/fuzz/corpus/http_request/huge_timeout).
+  r = Call("POST", "/api/executions", R"({"workflowId":"w","options":{"timeout":1e300}})", Auth());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("options.timeout"));
   r = Call("GET", "/api/executions?limit=500", "", Auth());
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("limit"));
