@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "libs/common/json_depth.h"
 
 namespace ndx::engine {
 namespace {
@@ -207,6 +208,14 @@ const Json& ItemJson(const Json& item) {
     if (it != item.end()) return *it;
   }
   return item;
+}
+
+Json ParseJsonText(absl::string_view text) {
+  if (common::JsonNestingDepth(std::string_view(text.data(), text.size())) >
+      common::kMaxJsonDepth) {
+    return Json(Json::value_t::discarded);
+  }
+  return Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
 }
 
 absl::StatusOr<double> NumberParam(const Json& value, absl::string_view name, double fallback) {

@@ -12,6 +12,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/json_depth.h"
 #include "libs/common/log.h"
 #include "libs/common/metrics.h"
 #include "services/gateway/api_json.h"
@@ -71,6 +72,10 @@ bool ValidId(std::string_view id) {
 
 absl::StatusOr<Json> ParseBody(const HttpRequest& r) {
   if (r.body.empty()) return Json::object();
+  if (common::JsonNestingDepth(r.body) > common::kMaxJsonDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request body: JSON nested deeper than ", common::kMaxJsonDepth, " levels"));
+  }
   Json j;
   try {
     j = Json::parse(r.body);

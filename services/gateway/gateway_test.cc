@@ -215,6 +215,11 @@ TEST(SocketIoPacket, DecodesTypeNamespaceAckIdAndPayload) {
   EXPECT_EQ(ParseSocketIoPacket("51-[\"x\"]")->type, '5');  // binary: only the type
   EXPECT_FALSE(ParseSocketIoPacket("").has_value());
   EXPECT_FALSE(ParseSocketIoPacket("2[oops").has_value());
+  // Too deep to copy or dump safely (libs/common/json_depth.h): ignored like invalid JSON.
+  EXPECT_FALSE(ParseSocketIoPacket("2[\"x\"," + std::string(100000, '[') + std::string(100001, ']'))
+                   .has_value());
+  EXPECT_TRUE(
+      ParseSocketIoPacket("2[\"x\"," + std::string(900, '[') + std::string(901, ']')).has_value());
 }
 
 TEST(HttpParse, ParsesOneRequestAsTheServerDoes) {
@@ -327,6 +332,14 @@ TEST_F(GatewayRoutes, BadIdsBodiesAndRoutesAreClearErrors) {
   r = Call("POST", "/api/executions", R"({"workflowId":"w","options":{"timeout":1e300}})", Auth());
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("options.timeout"));
+  // 200 KB of nested arrays parse fine, then overflowed the stack when the gateway copied or
+  // dumped them (triggerData is dumped into the request): the process crashed.
+  r = Call("POST", "/api/executions",
+           R"({"workflowId":"w","triggerData":)" + std::string(100000, '[') +
+               std::string(100000, ']') + "}",
+           Auth());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("nested deeper than 1000 levels"));
   r = Call("GET", "/api/executions?limit=500", "", Auth());
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("limit"));

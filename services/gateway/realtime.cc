@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "libs/common/json_depth.h"
 #include "libs/common/log.h"
 #include "services/gateway/socketio_packet.h"
 
@@ -544,7 +545,9 @@ class PlainSession final : public ClientSession {
   }
 
   void OnText(std::string text) override {
-    const Json m = Json::parse(text, nullptr, false);
+    const Json m = common::JsonNestingDepth(text) > common::kMaxJsonDepth
+                       ? Json(nullptr)  // answered as malformed: too deep to handle safely
+                       : Json::parse(text, nullptr, false);
     if (!m.is_object() || !m.contains("type") || !m["type"].is_string()) {
       return SendJson({{"type", "error"},
                        {"code", "INVALID_ARGUMENT"},

@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "libs/common/json_depth.h"
 
 namespace ndx::gateway {
 
@@ -25,6 +26,7 @@ std::optional<SocketIoPacket> ParseSocketIoPacket(std::string_view p) {
     i = digits;
   }
   if (i < p.size()) {
+    if (common::JsonNestingDepth(p.substr(i)) > common::kMaxJsonDepth) return std::nullopt;
     packet.payload = Json::parse(p.substr(i), nullptr, /*allow_exceptions=*/false);
     if (packet.payload.is_discarded()) return std::nullopt;
   }

@@ -29,7 +29,8 @@ struct SocketIoPacket {
 
 // Decodes one Socket.IO packet (the text after the Engine.IO type '4'). Binary packets ('5', '6')
 // come back with only `type` set: the gateway does not support them. nullopt when the text is
-// empty or its payload is not JSON (such packets are ignored).
+// empty, or its payload is not JSON or nests deeper than common::kMaxJsonDepth (such packets are
+// ignored).
 std::optional<SocketIoPacket> ParseSocketIoPacket(std::string_view text);
 
 }  // namespace ndx::gateway

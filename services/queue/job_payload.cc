@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "libs/common/json_depth.h"
 #include "libs/common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -13,6 +14,10 @@ using Json = nlohmann::ordered_json;
 
 absl::StatusOr<Json> ParseJson(const std::string& text, const std::string& what) {
   if (text.empty()) return Json::object();
+  if (common::JsonNestingDepth(text) > common::kMaxJsonDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is nested deeper than ", common::kMaxJsonDepth, " levels"));
+  }
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(what, " is not valid JSON"));
   return j;

@@ -119,7 +119,7 @@ absl::StatusOr<Json> ObjectParam(const Json& v, absl::string_view name) {
   if (v.is_object()) return v;
   if (v.is_string()) {
     if (absl::StripAsciiWhitespace(v.get_ref<const std::string&>()).empty()) return Json::object();
-    Json parsed = Json::parse(v.get<std::string>(), nullptr, false);
+    Json parsed = ParseJsonText(v.get_ref<const std::string&>());
     if (parsed.is_object()) return parsed;
   }
   if (v.is_array()) {  // [{name, value}] rows
@@ -330,7 +330,7 @@ class HttpRequestNode final : public NodeType {
     }
     Json data;
     if (absl::StrContains(content_type, "/json") || absl::StrContains(content_type, "+json")) {
-      data = Json::parse(res->body, nullptr, false);
+      data = ParseJsonText(res->body);
       if (data.is_discarded()) data = res->body;
     } else {
       data = res->body;

@@ -25,7 +25,7 @@ class JsonNode final : public NodeType {
     if (!st.ok()) return st;
     const Json& data = nodes::Member(p, "jsonData");
     if (data.is_string() && !IsExpression(data) &&
-        Json::parse(data.get<std::string>(), nullptr, false).is_discarded()) {
+        ParseJsonText(data.get_ref<const std::string&>()).is_discarded()) {
       return absl::InvalidArgumentError("parameter \"jsonData\" is not valid JSON");
     }
     const Json& pairs = nodes::Member(p, "keyValuePairs");
@@ -63,7 +63,7 @@ class JsonNode final : public NodeType {
     if (data->is_null()) {
       parsed = Json::object();
     } else if (data->is_string()) {
-      parsed = Json::parse(data->get<std::string>(), nullptr, false);
+      parsed = ParseJsonText(data->get_ref<const std::string&>());
       if (parsed.is_discarded()) {
         return absl::InvalidArgumentError(
             absl::StrCat(ctx.node().Label(), ": Invalid JSON data: ", data->dump()));

@@ -39,7 +39,7 @@ class ManualTriggerNode final : public NodeType {
   absl::Status Validate(const Json& p) const override {
     const Json& dd = nodes::Member(p, "defaultData");
     if (dd.is_string() && !IsExpression(dd) &&
-        Json::parse(dd.get<std::string>(), nullptr, false).is_discarded() &&
+        ParseJsonText(dd.get_ref<const std::string&>()).is_discarded() &&
         !dd.get_ref<const std::string&>().empty()) {
       return absl::InvalidArgumentError("parameter \"defaultData\" is not valid JSON");
     }
@@ -65,7 +65,7 @@ class ManualTriggerNode final : public NodeType {
         absl::StatusOr<Json> dd = ctx.Param("defaultData", -1);
         if (!dd.ok()) return dd.status();
         if (dd->is_string()) {
-          custom = Json::parse(dd->get<std::string>(), nullptr, false);
+          custom = ParseJsonText(dd->get_ref<const std::string&>());
           if (custom.is_discarded()) custom = Json::object();
         } else if (dd->is_object() || dd->is_array()) {
           custom = *dd;
