@@ -11,6 +11,9 @@
 #          per binary in SetUpTestSuite, and per-case processes would start them once per case.
 #   ndx_cc_binary(NAME ndx-queue SRC main.cc DEPS ndx::queue_service)
 #       -> executable from one main.cc.
+#
+# In the fuzz build (NDX_FUZZ=ON) ndx_cc_test and ndx_cc_binary declare nothing: that build has
+# only the libraries and the fuzz targets of tests/fuzz.
 
 function(ndx_cc_library)
   cmake_parse_arguments(ARG "" "NAME" "SRCS;HDRS;DEPS;PRIVATE_DEPS" ${ARGN})
@@ -21,6 +24,9 @@ function(ndx_cc_library)
 endfunction()
 
 function(ndx_cc_test)
+  if(NDX_FUZZ)
+    return()
+  endif()
   cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
@@ -32,6 +38,9 @@ function(ndx_cc_test)
 endfunction()
 
 function(ndx_cc_binary)
+  if(NDX_FUZZ)
+    return()
+  endif()
   cmake_parse_arguments(ARG "" "NAME;SRC" "DEPS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRC})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})

@@ -25,6 +25,10 @@ inline constexpr int kMaxJsonDepth = 1000;
 absl::Status CheckJsonDepth(std::string_view text, std::string_view what,
                             int max_depth = kMaxJsonDepth);
 
+// The largest number of arrays and objects open at once in `text`: "1" is 0, "[{}]" is 2.
+// Brackets inside strings do not count. Any text is accepted (invalid JSON included), in one pass.
+int JsonNestingDepth(std::string_view text);
+
 // nlohmann's JsonT::parse(text, nullptr, false) for JSON text from outside (a parameter, a
 // response body): a text nested deeper than `max_depth` also gives a discarded value.
 template <typename JsonT>

@@ -6,11 +6,13 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/engine/value_util.h"
 #include "tests/testing/status_matchers.h"
 
 namespace ndx::engine {
 namespace {
 
+using ::ndx::testing::IsOk;
 using ::ndx::testing::StatusIs;
 
 class FakeEnv final : public ExpressionEnv {
@@ -104,6 +106,17 @@ TEST(Expression, ResolveValueStripsEqualsRecursivelyAndUsesCache) {
   absl::StatusOr<Json> v = ResolveValue(params, cache.get(), {{"k", 5}}, 0, env);
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(*v, Json({{"a", "plain"}, {"b", {{"c", 5}, {"d", {"x", "5!"}}}}, {"n", 3}}));
+}
+
+// Found by tests/fuzz/expression_fuzzer: interpolating an object whose strings hold invalid UTF-8
+// (an HTTP response body kept as text) threw nlohmann's type_error 316 out of Evaluate.
+TEST(Expression, InterpolatedValuesWithInvalidUtf8DoNotThrow) {
+  FakeEnv env;
+  const Json item = {{"body", "caf\xE9"}};
+  absl::StatusOr<Json> v = CompiledTemplate::Compile("got {{ $json }}").Evaluate(item, 0, env);
+  ASSERT_THAT(v, IsOk());
+  EXPECT_EQ(*v, "got {\"body\":\"caf\xEF\xBF\xBD\"}");  // U+FFFD
+  EXPECT_EQ(ValueToText(Json::array({"\xFF"})), "[\"\xEF\xBF\xBD\"]");
 }
 
 }  // namespace

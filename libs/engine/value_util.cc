@@ -9,9 +9,15 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "libs/common/json_depth.h"
 
 namespace ndx::engine {
 namespace {
+
+// Compact JSON; invalid UTF-8 in strings becomes U+FFFD instead of an exception.
+std::string ValueToJsonText(const Json& value) {
+  return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 std::string NumberToText(double d) {
   if (std::isnan(d)) return "NaN";
@@ -77,7 +83,9 @@ std::string ValueToText(const Json& value) {
     case Json::value_t::number_float:
       return NumberToText(value.get<double>());
     default:
-      return value.dump();
+      // Strings inside may hold invalid UTF-8 (an HTTP body taken as text): replaced with U+FFFD,
+      // as everywhere JSON is written; the default (strict) dump throws type_error 316.
+      return ValueToJsonText(value);
   }
 }
 
@@ -209,6 +217,14 @@ const Json& ItemJson(const Json& item) {
   return item;
 }
 
+Json ParseJsonText(absl::string_view text) {
+  if (common::JsonNestingDepth(std::string_view(text.data(), text.size())) >
+      common::kMaxJsonDepth) {
+    return Json(Json::value_t::discarded);
+  }
+  return Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+}
+
 absl::StatusOr<double> NumberParam(const Json& value, absl::string_view name, double fallback) {
   if (value.is_null()) return fallback;
   if (value.is_number()) return value.get<double>();
@@ -218,8 +234,8 @@ absl::StatusOr<double> NumberParam(const Json& value, absl::string_view name, do
     double d;
     if (absl::SimpleAtod(s, &d)) return d;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("parameter '", std::string(name), "' must be a number, got ", value.dump()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "parameter '", std::string(name), "' must be a number, got ", ValueToJsonText(value)));
 }
 
 absl::StatusOr<bool> BoolParam(const Json& value, absl::string_view name, bool fallback) {
@@ -232,16 +248,16 @@ absl::StatusOr<bool> BoolParam(const Json& value, absl::string_view name, bool f
     if (s.empty()) return fallback;
   }
   if (value.is_number()) return value.get<double>() != 0;
-  return absl::InvalidArgumentError(
-      absl::StrCat("parameter '", std::string(name), "' must be a boolean, got ", value.dump()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "parameter '", std::string(name), "' must be a boolean, got ", ValueToJsonText(value)));
 }
 
 absl::StatusOr<std::string> StringParam(const Json& value, absl::string_view name,
                                         absl::string_view fallback) {
   if (value.is_null()) return std::string(fallback);
   if (value.is_string() || value.is_number() || value.is_boolean()) return ValueToText(value);
-  return absl::InvalidArgumentError(
-      absl::StrCat("parameter '", std::string(name), "' must be a string, got ", value.dump()));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "parameter '", std::string(name), "' must be a string, got ", ValueToJsonText(value)));
 }
 
 bool IsExpression(const Json& value) {

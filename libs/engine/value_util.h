@@ -46,6 +46,12 @@ Json MakeItem(Json value);
 // The `json` of an item; an item without "json" is its own json. Never null for valid items.
 const Json& ItemJson(const Json& item);
 
+// Parses JSON text that comes from outside the workflow's structure (an HTTP response body, a
+// string parameter or item field holding JSON). The result is discarded (is_discarded()) when the
+// text is not JSON or nests deeper than common::kMaxJsonDepth: such a value would overflow the
+// stack when it is later copied or serialized (libs/common/json_depth.h).
+Json ParseJsonText(absl::string_view text);
+
 // The integer value of a parameter that may be a number or a numeric string; `fallback` when
 // null. INVALID_ARGUMENT naming `name` otherwise.
 absl::StatusOr<double> NumberParam(const Json& value, absl::string_view name, double fallback);

@@ -4,6 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "libs/engine/nodes/builtin_nodes.h"
+#include "libs/engine/value_util.h"
 #include "tests/testing/status_matchers.h"
 
 namespace ndx::engine {
@@ -91,6 +92,19 @@ TEST_F(WorkflowTest, RejectsWithClearMessages) {
     EXPECT_THAT(Parse(c.json), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(c.message)))
         << c.json;
   }
+}
+
+// JSON text nested deeper than common::kMaxJsonDepth is not JSON to the engine (json node data,
+// HTTP bodies, object parameters): the parsed value would overflow the stack when it is copied or
+// checkpointed, crashing the worker.
+TEST_F(WorkflowTest, JsonTextNestedTooDeepIsNotJson) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_TRUE(ParseJsonText(deep).is_discarded());
+  EXPECT_EQ(ParseJsonText("[[1]]"), Json::parse("[[1]]"));
+  EXPECT_TRUE(ParseJsonText("[1").is_discarded());
+  Json wf = {{"nodes", {{{"id", "j"}, {"type", "json"}, {"parameters", {{"jsonData", deep}}}}}}};
+  EXPECT_THAT(ParseWorkflow(wf, registry_),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("jsonData")));
 }
 
 TEST_F(WorkflowTest, LoopBodiesBackEdgesAndOrder) {

@@ -1,5 +1,6 @@
 #include "libs/nodedrop/workflow_json.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -40,14 +41,16 @@ absl::Status OptBool(const Json& obj, const char* key, const std::string& path, 
   return absl::OkStatus();
 }
 
+// True when `d` is a whole number that int64_t holds (casting any other double is undefined).
+bool IsInt64(double d) { return d >= -0x1p63 && d < 0x1p63 && std::trunc(d) == d; }
+
 absl::Status OptInt(const Json& obj, const char* key, const std::string& path, int64_t* out,
                     bool* present) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return absl::OkStatus();
   if (it->is_number_integer()) {
     *out = it->get<int64_t>();
-  } else if (it->is_number_float() &&
-             it->get<double>() == static_cast<int64_t>(it->get<double>())) {
+  } else if (it->is_number_float() && IsInt64(it->get<double>())) {
     *out = static_cast<int64_t>(it->get<double>());
   } else {
     return WrongType(absl::StrCat(path, ".", key), "an integer");

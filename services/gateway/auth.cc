@@ -90,13 +90,15 @@ absl::StatusOr<JwtClaims> VerifyJwtHs256(std::string_view token, std::string_vie
   if (!claims.is_object()) return Unauthenticated("Invalid authentication token: bad JWT claims");
   if (auto exp = claims.find("exp"); exp != claims.end()) {
     if (!exp->is_number()) return Unauthenticated("Invalid authentication token: exp not a number");
-    if (absl::FromUnixSeconds(exp->get<int64_t>()) + kLeeway <= now) {
+    // As a double: a NumericDate may be fractional, and converting a huge one (1e300) to an
+    // integer is undefined behaviour. absl::Seconds saturates instead.
+    if (absl::UnixEpoch() + absl::Seconds(exp->get<double>()) + kLeeway <= now) {
       return Unauthenticated("Session expired");
     }
   }
   if (auto nbf = claims.find("nbf"); nbf != claims.end()) {
     if (!nbf->is_number()) return Unauthenticated("Invalid authentication token: nbf not a number");
-    if (absl::FromUnixSeconds(nbf->get<int64_t>()) - kLeeway > now) {
+    if (absl::UnixEpoch() + absl::Seconds(nbf->get<double>()) - kLeeway > now) {
       return Unauthenticated("Invalid authentication token: not valid yet (nbf)");
     }
   }

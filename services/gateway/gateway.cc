@@ -249,6 +249,10 @@ absl::Status BuildExecuteRequest(const Json& body, const std::string& path_workf
 }  // namespace
 
 Gateway::Gateway(config::GatewayConfig config)
+    : Gateway(config,
+              grpc::CreateChannel(config.queue_server, grpc::InsecureChannelCredentials())) {}
+
+Gateway::Gateway(config::GatewayConfig config, std::shared_ptr<grpc::Channel> queue_channel)
     : config_(std::move(config)),
       registry_(std::make_shared<prometheus::Registry>()),
       requests_(prometheus::BuildCounter()
@@ -260,7 +264,7 @@ Gateway::Gateway(config::GatewayConfig config)
                    .Help("Executions started through the gateway, by interface and result")
                    .Register(*registry_)) {
   common::RegisterProcessMetrics(*registry_, "ndx-gateway");
-  queue_channel_ = grpc::CreateChannel(config_.queue_server, grpc::InsecureChannelCredentials());
+  queue_channel_ = std::move(queue_channel);
   client_ = std::make_unique<QueueClient>(queue_channel_, config_.rpc_timeout);
   std::unique_ptr<pg::PgPool> sessions;
   if (!config_.auth_disabled && !config_.database_url.empty()) {

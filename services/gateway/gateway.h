@@ -55,6 +55,9 @@ struct Principal;
 class Gateway {
  public:
   explicit Gateway(config::GatewayConfig config);
+  // Talks to ndx-queue over `queue_channel` instead of a channel to config.queue_server (tests and
+  // fuzz targets pass an in-process channel to a fake QueueService).
+  Gateway(config::GatewayConfig config, std::shared_ptr<grpc::Channel> queue_channel);
   ~Gateway();
 
   // Starts listening; returns the bound HTTP port. UNAVAILABLE when the address is taken,

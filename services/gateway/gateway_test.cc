@@ -8,6 +8,8 @@
 #include "gtest/gtest.h"
 #include "services/gateway/api_json.h"
 #include "services/gateway/auth.h"
+#include "services/gateway/http_server.h"
+#include "services/gateway/socketio_packet.h"
 #include "tests/testing/status_matchers.h"
 
 namespace ndx::gateway {
@@ -52,6 +54,29 @@ TEST(Jwt, RefusesBadSignatureAlgExpiryAndMissingClaims) {
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("HS256")));
   EXPECT_THAT(VerifyJwtHs256("a.b", kSecret, kNow),
               StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("not a JWT")));
+}
+
+// Found by tests/fuzz/jwt_fuzzer: a signed token whose exp or nbf is a huge number made
+// VerifyJwtHs256 convert it to int64_t (undefined behaviour; UBSan aborts).
+TEST(Jwt, HugeOrFractionalExpAndNbfAreTimesNotUndefinedBehaviour) {
+  EXPECT_THAT(
+      VerifyJwtHs256(Token({{"sub", "u"}, {"workspaceId", "w"}, {"exp", 1e300}}), kSecret, kNow),
+      IsOk());
+  EXPECT_THAT(
+      VerifyJwtHs256(Token({{"sub", "u"}, {"workspaceId", "w"}, {"exp", -1e300}}), kSecret, kNow),
+      StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("expired")));
+  EXPECT_THAT(
+      VerifyJwtHs256(Token({{"sub", "u"}, {"workspaceId", "w"}, {"nbf", 1e300}}), kSecret, kNow),
+      StatusIs(absl::StatusCode::kUnauthenticated, HasSubstr("nbf")));
+  EXPECT_THAT(
+      VerifyJwtHs256(Token({{"sub", "u"}, {"workspaceId", "w"}, {"nbf", -1e300}}), kSecret, kNow),
+      IsOk());
+  // NumericDate may be fractional: 29.5 s past exp is still within the 30 s leeway.
+  EXPECT_THAT(
+      VerifyJwtHs256(
+          Token({{"sub", "u"}, {"workspaceId", "w"}, {"exp", absl::ToUnixSeconds(kNow) - 29.5}}),
+          kSecret, kNow),
+      IsOk());
 }
 
 TEST(Authenticator, DevModeAcceptsEverythingAndTokenModeNeedsAToken) {
@@ -152,6 +177,81 @@ TEST(ApiJson, WorkflowJsonNamesTheBadField) {
                        HasSubstr("workflowData.nodes[0].parameters: must be an object")));
   EXPECT_THAT(WorkflowFromJson(Json::parse(R"({"nodes":{}})"), "workflowData", &bad),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("workflowData.nodes")));
+  // A float setting outside int64_t's range was cast to int64_t to see whether it is whole
+  // (undefined behaviour; UBSan aborts workflow_fuzzer on tests/fuzz/corpus/workflow/huge_setting).
+  EXPECT_THAT(
+      WorkflowFromJson(
+          Json::parse(R"({"nodes":[{"id":"t","type":"noop","settings":{"maxRetries":1e300}}]})"),
+          "workflowData", &bad),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("workflowData.nodes[0].settings.maxRetries: must be an integer")));
+  EXPECT_THAT(WorkflowFromJson(Json::parse(R"({"nodes":[],"settings":{"executionTimeout":-1e19}})"),
+                               "workflowData", &bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("executionTimeout")));
+  EXPECT_THAT(WorkflowFromJson(Json::parse(R"({"nodes":[],"settings":{"executionTimeout":3e3}})"),
+                               "workflowData", &bad),
+              IsOk());
+}
+
+TEST(SocketIoPacket, DecodesTypeNamespaceAckIdAndPayload) {
+  std::optional<SocketIoPacket> p = ParseSocketIoPacket(R"(21["subscribe-execution","x"])");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->type, '2');
+  EXPECT_EQ(p->nsp, "/");
+  EXPECT_EQ(p->ack_id, 1);
+  EXPECT_EQ(p->payload, Json::parse(R"(["subscribe-execution","x"])"));
+  p = ParseSocketIoPacket(R"(0/admin,{"token":"t"})");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->type, '0');
+  EXPECT_EQ(p->nsp, "/admin");
+  EXPECT_FALSE(p->ack_id.has_value());
+  EXPECT_EQ(p->payload["token"], "t");
+  p = ParseSocketIoPacket("1");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_TRUE(p->payload.is_null());
+  p = ParseSocketIoPacket("299999999999999999999[1]");  // an ack id out of range is no ack id
+  ASSERT_TRUE(p.has_value());
+  EXPECT_FALSE(p->ack_id.has_value());
+  EXPECT_EQ(ParseSocketIoPacket("51-[\"x\"]")->type, '5');  // binary: only the type
+  EXPECT_FALSE(ParseSocketIoPacket("").has_value());
+  p = ParseSocketIoPacket("23[oops");  // not JSON: an error, and the ack id to answer it
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->ack_id, 3);
+  EXPECT_EQ(p->error.message(), "packet: data is not valid JSON");
+  // Too deep to copy or dump safely (libs/common/json_depth.h): refused before parsing.
+  p = ParseSocketIoPacket("2[\"x\"," + std::string(100000, '[') + std::string(100001, ']'));
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->error.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(p->payload.is_null());
+  p = ParseSocketIoPacket("2[\"x\"," + std::string(900, '[') + std::string(901, ']'));
+  ASSERT_TRUE(p.has_value());
+  EXPECT_TRUE(p->error.ok());
+}
+
+TEST(HttpParse, ParsesOneRequestAsTheServerDoes) {
+  absl::StatusOr<HttpRequest> r = ParseHttpRequest(
+      "POST /api/executions?a=1&b=2 HTTP/1.1\r\nHost: x\r\nX-Workspace-Id: w1\r\n"
+      "Content-Length: 7\r\n\r\n{\"a\":1}",
+      1 << 20);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->method, "POST");
+  EXPECT_EQ(r->path, "/api/executions");
+  EXPECT_EQ(r->query, "a=1&b=2");
+  EXPECT_EQ(r->headers["x-workspace-id"], "w1");
+  EXPECT_EQ(r->body, R"({"a":1})");
+  r = ParseHttpRequest("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+                       100);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->body, "abc");
+  EXPECT_THAT(ParseHttpRequest("GET / HTTP/1.1\r\nHost: x\r\n", 100),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", 100),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHttpRequest("", 100), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHttpRequest("nonsense\r\n\r\n", 100),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParseHttpRequest("POST / HTTP/1.1\r\nContent-Length: 101\r\n\r\n", 100),
+              StatusIs(absl::StatusCode::kResourceExhausted));
 }
 
 class GatewayRoutes : public ::testing::Test {
@@ -233,6 +333,19 @@ TEST_F(GatewayRoutes, BadIdsBodiesAndRoutesAreClearErrors) {
   r = Call("POST", "/api/executions", "[1]", Auth());
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("must be a JSON object"));
+  // A huge timeout was cast to int64_t (undefined behaviour; UBSan aborts http_request_fuzzer on
+  // tests/fuzz/corpus/http_request/huge_timeout).
+  r = Call("POST", "/api/executions", R"({"workflowId":"w","options":{"timeout":1e300}})", Auth());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("options.timeout"));
+  // 200 KB of nested arrays parse fine, then overflowed the stack when the gateway copied or
+  // dumped them (triggerData is dumped into the request): the process crashed.
+  r = Call("POST", "/api/executions",
+           R"({"workflowId":"w","triggerData":)" + std::string(100000, '[') +
+               std::string(100000, ']') + "}",
+           Auth());
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("nested deeper than 1000 levels"));
   r = Call("GET", "/api/executions?limit=500", "", Auth());
   EXPECT_EQ(r.status, 400);
   EXPECT_THAT(r.body, HasSubstr("limit"));

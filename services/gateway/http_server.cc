@@ -297,6 +297,30 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+absl::StatusOr<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_body_bytes) {
+  http::request_parser<http::string_body> parser;
+  parser.body_limit(max_body_bytes);
+  parser.eager(true);
+  beast::error_code ec;
+  while (!parser.is_done()) {
+    const size_t used = parser.put(asio::buffer(bytes.data(), bytes.size()), ec);
+    bytes.remove_prefix(used);
+    if (ec == http::error::need_more || (!ec && used == 0)) {
+      if (used > 0) continue;
+      // All bytes given: the request ends here (put_eof requires that some were accepted).
+      if (!parser.got_some()) return absl::InvalidArgumentError("bad HTTP request: no request");
+      parser.put_eof(ec);
+      if (!ec && !parser.is_done()) ec = http::error::partial_message;
+    }
+    if (ec == http::error::body_limit) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("request body is larger than ", max_body_bytes, " bytes"));
+    }
+    if (ec) return absl::InvalidArgumentError(absl::StrCat("bad HTTP request: ", ec.message()));
+  }
+  return ToHttpRequest(parser.get());
+}
+
 struct HttpServer::Impl {
   Impl(HttpHandler h, Options o) : handler(std::move(h)), options(std::move(o)), acceptor(ioc) {}
 

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -40,6 +41,12 @@ struct HttpResponse {
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+// Parses the first HTTP/1.x request in `bytes` as the server parses what it reads from a socket
+// (Beast's parser and body limit; header names lower-cased, the target split at the first '?').
+// INVALID_ARGUMENT when the bytes do not start with one complete request, RESOURCE_EXHAUSTED when
+// its body is larger than `max_body_bytes` (the server answers 413). For tests and fuzz targets.
+absl::StatusOr<HttpRequest> ParseHttpRequest(std::string_view bytes, size_t max_body_bytes);
 
 // One accepted WebSocket connection (text frames only). Thread-safe: Send and Close may be called
 // from any thread, before or after the handshake completes (frames queue until it does).

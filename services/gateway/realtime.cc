@@ -13,6 +13,7 @@
 #include "absl/synchronization/notification.h"
 #include "libs/common/json_depth.h"
 #include "libs/common/log.h"
+#include "services/gateway/socketio_packet.h"
 
 namespace ndx::gateway {
 namespace {
@@ -383,43 +384,22 @@ class SocketIoSession final : public ClientSession {
         {"success", false}, {"error", std::string(s.message())}, {"code", ErrorCodeName(s.code())}};
   }
 
-  // One Socket.IO packet: <type>[<attachments>-][/<nsp>,][<ack id>][<json>].
-  void OnPacket(std::string_view p) {
-    if (p.empty()) return;
-    const char type = p[0];
-    size_t i = 1;
-    if (type == '5' || type == '6') {
+  // One Socket.IO packet (socketio_packet.h).
+  void OnPacket(std::string_view text) {
+    std::optional<SocketIoPacket> packet = ParseSocketIoPacket(text);
+    if (!packet) return;
+    if (packet->type == '5' || packet->type == '6') {
       Send(R"(44{"message":"binary packets are not supported"})");
       return;
     }
-    std::string nsp = "/";
-    if (i < p.size() && p[i] == '/') {
-      const size_t comma = p.find(',', i);
-      nsp = std::string(p.substr(i, comma == std::string_view::npos ? p.size() - i : comma - i));
-      i = comma == std::string_view::npos ? p.size() : comma + 1;
-    }
-    std::optional<int64_t> ack_id;
-    size_t digits = i;
-    while (digits < p.size() && absl::ascii_isdigit(p[digits])) ++digits;
-    if (digits > i) {
-      int64_t id = 0;
-      if (absl::SimpleAtoi(std::string(p.substr(i, digits - i)), &id)) ack_id = id;
-      i = digits;
-    }
-    const std::string_view data = i < p.size() ? p.substr(i) : std::string_view();
-    // Checked before parsing: a deeply nested value would overflow the stack when dumped.
-    if (absl::Status s = common::CheckJsonDepth(data, "packet"); !s.ok()) {
-      return Ack(ack_id, Failure(s));
-    }
-    Json payload = data.empty() ? Json(nullptr) : Json::parse(data, nullptr, false);
-    if (payload.is_discarded()) {
-      return Ack(ack_id, Failure(absl::InvalidArgumentError("packet: data is not valid JSON")));
-    }
-    if (nsp != "/") {
-      Send(absl::StrCat("44", nsp, ",", R"({"message":"Invalid namespace"})"));
+    if (!packet->error.ok()) return Ack(packet->ack_id, Failure(packet->error));
+    if (packet->nsp != "/") {
+      Send(absl::StrCat("44", packet->nsp, ",", R"({"message":"Invalid namespace"})"));
       return;
     }
-    switch (type) {
+    const Json& payload = packet->payload;
+    const std::optional<int64_t>& ack_id = packet->ack_id;
+    switch (packet->type) {
       case '0':
         return OnConnect(payload);
       case '1':

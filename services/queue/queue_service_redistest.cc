@@ -201,6 +201,16 @@ TEST_F(QueueServiceTest, BadRequestsNameTheFieldOrNode) {
        "connection c1: node \"ghost\" does not exist"},
       {[](auto& r) { r.set_trigger_node_id("ghost"); }, "trigger_node_id"},
       {[](auto& r) { r.set_trigger_data_json("not json"); }, "trigger_data_json"},
+      // Would overflow the stack of whoever copies or dumps it (libs/common/json_depth.h).
+      {[](auto& r) {
+         r.set_trigger_data_json(std::string(200000, '[') + std::string(200000, ']'));
+       },
+       "trigger_data_json: JSON nested deeper than 1000 levels"},
+      {[](auto& r) {
+         r.mutable_workflow()->mutable_nodes(1)->set_parameters_json(
+             "{\"a\":" + std::string(5000, '[') + std::string(5000, ']') + "}");
+       },
+       "parameters_json: JSON nested deeper than 1000 levels"},
       {[](auto& r) { r.set_priority(5000); }, "priority"},
       {[](auto& r) { r.set_queue("no spaces"); }, "queue"},
   };
