@@ -25,9 +25,20 @@ function(ndx_cc_test)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
+  if(NDX_SANITIZE)
+    math(EXPR ARG_TIMEOUT "${ARG_TIMEOUT} * 3")  # sanitized code runs 2-10x slower
+  endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} ndx::testing GTest::gmock GTest::gtest_main)
-  add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME} --gtest_color=no)
+  if(NDX_SANITIZE)
+    # The wrapper sends every process's sanitizer report (the test's and its children's) to files
+    # and fails the test if any was written: tests/sanitizers/run_sanitized.sh.
+    add_test(NAME ${ARG_NAME}
+      COMMAND ${PROJECT_SOURCE_DIR}/tests/sanitizers/run_sanitized.sh ${NDX_SANITIZE}
+              $<TARGET_FILE:${ARG_NAME}> --gtest_color=no)
+  else()
+    add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME} --gtest_color=no)
+  endif()
   set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()
 
