@@ -20,6 +20,17 @@ function(ndx_cc_library)
   target_link_libraries(ndx_${ARG_NAME} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
 endfunction()
 
+# In the TSan build every executable carries tests/sanitizers/tsan_absl_annotations.cc, which
+# makes the uninstrumented abseil's Mutex / CondVar / Notification visible to TSan; -rdynamic
+# exports those definitions so that they also interpose the calls made inside libabsl and gRPC.
+function(ndx_sanitize_executable name)
+  if(NDX_SANITIZE STREQUAL "thread")
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/sanitizers/tsan_absl_annotations.cc)
+    target_link_libraries(${name} PRIVATE ${CMAKE_DL_LIBS})
+    target_link_options(${name} PRIVATE -rdynamic)
+  endif()
+endfunction()
+
 function(ndx_cc_test)
   cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   if(NOT ARG_TIMEOUT)
@@ -29,6 +40,7 @@ function(ndx_cc_test)
     math(EXPR ARG_TIMEOUT "${ARG_TIMEOUT} * 3")  # sanitized code runs 2-10x slower
   endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
+  ndx_sanitize_executable(${ARG_NAME})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} ndx::testing GTest::gmock GTest::gtest_main)
   if(NDX_SANITIZE)
     # The wrapper sends every process's sanitizer report (the test's and its children's) to files
@@ -45,5 +57,6 @@ endfunction()
 function(ndx_cc_binary)
   cmake_parse_arguments(ARG "" "NAME;SRC" "DEPS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRC})
+  ndx_sanitize_executable(${ARG_NAME})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
 endfunction()
