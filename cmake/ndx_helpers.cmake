@@ -23,6 +23,17 @@ function(ndx_cc_library)
   target_link_libraries(ndx_${ARG_NAME} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
 endfunction()
 
+# In the TSan build every executable carries tests/sanitizers/tsan_absl_annotations.cc, which
+# makes the uninstrumented abseil's Mutex / CondVar / Notification visible to TSan; -rdynamic
+# exports those definitions so that they also interpose the calls made inside libabsl and gRPC.
+function(ndx_sanitize_executable name)
+  if(NDX_SANITIZE STREQUAL "thread")
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/sanitizers/tsan_absl_annotations.cc)
+    target_link_libraries(${name} PRIVATE ${CMAKE_DL_LIBS})
+    target_link_options(${name} PRIVATE -rdynamic)
+  endif()
+endfunction()
+
 function(ndx_cc_test)
   if(NDX_FUZZ)
     return()
@@ -31,9 +42,21 @@ function(ndx_cc_test)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
   endif()
+  if(NDX_SANITIZE)
+    math(EXPR ARG_TIMEOUT "${ARG_TIMEOUT} * 3")  # sanitized code runs 2-10x slower
+  endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
+  ndx_sanitize_executable(${ARG_NAME})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} ndx::testing GTest::gmock GTest::gtest_main)
-  add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME} --gtest_color=no)
+  if(NDX_SANITIZE)
+    # The wrapper sends every process's sanitizer report (the test's and its children's) to files
+    # and fails the test if any was written: tests/sanitizers/run_sanitized.sh.
+    add_test(NAME ${ARG_NAME}
+      COMMAND ${PROJECT_SOURCE_DIR}/tests/sanitizers/run_sanitized.sh ${NDX_SANITIZE}
+              $<TARGET_FILE:${ARG_NAME}> --gtest_color=no)
+  else()
+    add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME} --gtest_color=no)
+  endif()
   set_tests_properties(${ARG_NAME} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT})
 endfunction()
 
@@ -43,5 +66,6 @@ function(ndx_cc_binary)
   endif()
   cmake_parse_arguments(ARG "" "NAME;SRC" "DEPS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRC})
+  ndx_sanitize_executable(${ARG_NAME})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
 endfunction()

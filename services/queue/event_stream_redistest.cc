@@ -35,6 +35,12 @@ class Collector : public grpc::ClientReadReactor<v1::ExecutionEvent> {
     StartCall();
     if (!paused_) StartRead(&event_);
   }
+  // gRPC uses the reactor until OnDone: a test that returns early (a failed ASSERT) must not free
+  // it under a call still running (ASan: heap-use-after-free in a gRPC callback thread).
+  ~Collector() override {
+    context_.TryCancel();
+    done_.WaitForNotification();
+  }
   void Resume() {
     absl::MutexLock lock(&mu_);
     if (!paused_) return;
@@ -51,9 +57,11 @@ class Collector : public grpc::ClientReadReactor<v1::ExecutionEvent> {
     StartRead(&event_);
   }
   void OnDone(const grpc::Status& s) override {
-    absl::MutexLock lock(&mu_);
-    status_ = s;
-    done_.Notify();
+    {
+      absl::MutexLock lock(&mu_);
+      status_ = s;
+    }
+    done_.Notify();  // last: the destructor may free this as soon as it is notified
   }
   bool WaitDone(absl::Duration d) { return done_.WaitForNotificationWithTimeout(d); }
   std::vector<int64_t> seqs() {

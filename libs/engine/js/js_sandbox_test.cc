@@ -16,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/time_scale.h"
 
 namespace ndx::engine {
 namespace {
@@ -28,7 +29,7 @@ using ::testing::HasSubstr;
 using ::testing::SizeIs;
 
 // What a stopped run may take beyond its limit on this shared 2-core machine.
-constexpr absl::Duration kStopMargin = absl::Milliseconds(300);
+const absl::Duration kStopMargin = ::ndx::testing::TimeScaled(absl::Milliseconds(300));
 
 JsLimits Limits(absl::Duration timeout, size_t max_heap_bytes = 64 << 20) {
   JsLimits limits;
@@ -175,7 +176,7 @@ TEST_F(JsSandboxTest, ResultsThatAreNotJson) {
   const absl::Time start = absl::Now();
   EXPECT_THAT(Run("const s = 'x'.repeat(1e6); return new Array(1e4).fill(s);"),
               StatusIs(absl::StatusCode::kResourceExhausted));
-  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_LT(absl::Now() - start, ::ndx::testing::TimeScaled(absl::Seconds(2)));
   ExpectHealthy();
 }
 
