@@ -3,9 +3,6 @@
 // Socket.IO, WebSocket and dashboard tests run clients nobody here wrote: the npm packages
 // socket.io-client 4.x and ws 8.x (tests/e2e/package.json; install with
 // `npm ci --prefix tests/e2e`) and Debian's headless chromium.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,7 +11,6 @@
 #include <string>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
@@ -23,6 +19,7 @@
 #include "services/gateway/auth.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/grpc_probe.h"
+#include "tests/testing/http_client.h"
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
@@ -46,10 +43,8 @@ std::string Jwt(const std::string& user, const std::string& workspace) {
                                kSecret);
 }
 
-struct Reply {
-  int status = 0;
-  std::string headers;
-  std::string body;
+// A response of tests/testing/http_client.h, with its body as JSON.
+struct Reply : testing::HttpReply {
   Json json() const { return Json::parse(body, nullptr, false); }
 };
 
@@ -57,60 +52,16 @@ struct Reply {
 // connection when `requests` has more than one element.
 std::vector<Reply> HttpExchange(int port, const std::vector<std::string>& requests) {
   std::vector<Reply> out;
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    close(fd);
-    return out;
+  for (testing::HttpReply& r : testing::HttpExchange(port, requests)) {
+    out.push_back(Reply{std::move(r)});
   }
-  timeval tv{30, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string buf;
-  for (const std::string& req : requests) {
-    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) < 0) break;
-    // Read one response: headers, then Content-Length bytes.
-    size_t header_end;
-    char chunk[65536];
-    while ((header_end = buf.find("\r\n\r\n")) == std::string::npos) {
-      const ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-      if (n <= 0) break;
-      buf.append(chunk, n);
-    }
-    if (header_end == std::string::npos) break;
-    Reply r;
-    r.headers = buf.substr(0, header_end);
-    absl::SimpleAtoi(r.headers.substr(9, 3), &r.status);
-    size_t length = 0;
-    std::string lower = r.headers;
-    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-    if (size_t p = lower.find("content-length:"); p != std::string::npos) {
-      length = std::stoul(lower.substr(p + 15));
-    }
-    while (buf.size() < header_end + 4 + length) {
-      const ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-      if (n <= 0) break;
-      buf.append(chunk, n);
-    }
-    r.body = buf.substr(header_end + 4, length);
-    buf.erase(0, header_end + 4 + length);
-    out.push_back(std::move(r));
-  }
-  close(fd);
   return out;
 }
 
 std::string Request(const std::string& method, const std::string& path, const std::string& token,
                     const std::string& body, bool keep_alive = false,
                     const std::string& extra_headers = "") {
-  std::string req = absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-  if (!token.empty()) absl::StrAppend(&req, "Authorization: Bearer ", token, "\r\n");
-  absl::StrAppend(&req, extra_headers);
-  absl::StrAppend(&req, "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n",
-                  keep_alive ? "" : "Connection: close\r\n", "\r\n", body);
-  return req;
+  return testing::HttpRequestText(method, path, token, body, keep_alive, extra_headers);
 }
 
 // A workflow of `waits` wait nodes of `wait_ms` each, then a Set node (NodeDrop JSON).
