@@ -68,7 +68,11 @@ void History::Run() {
 }
 
 bool SaveToHistory(const std::string& payload_json) {
-  const nlohmann::json p = nlohmann::json::parse(payload_json, nullptr, /*allow_exceptions=*/false);
+  return SaveToHistoryParsed(
+      nlohmann::json::parse(payload_json, nullptr, /*allow_exceptions=*/false));
+}
+
+bool SaveToHistoryParsed(const nlohmann::json& p) {
   if (!p.is_object()) return true;
   const auto wf = p.find("workflow");
   if (wf == p.end() || !wf->is_object()) return true;

@@ -25,6 +25,7 @@
 #include "libs/common/redis/redis_client.h"
 #include "libs/store/outbox_store.h"
 #include "libs/store/postgres_execution_store.h"
+#include "nlohmann/json.hpp"
 
 namespace ndx::service {
 
@@ -71,6 +72,8 @@ class History {
 // Whether an execution's history is kept: NodeDrop's workflow setting saveExecutionToDatabase
 // (absent = true). `payload_json` is the job payload (services/queue/job_payload.h).
 bool SaveToHistory(const std::string& payload_json);
+// The same for a payload already parsed.
+bool SaveToHistoryParsed(const nlohmann::json& payload);
 
 // Records executions that housekeeping ended (stalled too often, past their deadline, or cancelled
 // after their worker vanished). Failures are logged: Redis keeps the truth meanwhile.

@@ -50,16 +50,6 @@ absl::Status PersistHistory(Fn fn, absl::Duration budget) {
       .status();
 }
 
-// service::SaveToHistory() on the payload the worker has already parsed (it parses the text).
-bool SaveToHistory(const Json& payload) {
-  const auto wf = payload.find("workflow");
-  if (wf == payload.end() || !wf->is_object()) return true;
-  const auto settings = wf->find("settings");
-  if (settings == wf->end() || !settings->is_object()) return true;
-  const auto save = settings->find("saveExecutionToDatabase");
-  return save == settings->end() || !save->is_boolean() || save->get<bool>();
-}
-
 std::string StrOr(const Json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
@@ -588,7 +578,7 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
 
   // The history, unless the workflow opts out (saveExecutionToDatabase: false).
   store::ExecutionStore* history =
-      options_.store != nullptr && SaveToHistory(payload) ? options_.store : nullptr;
+      options_.store != nullptr && service::SaveToHistoryParsed(payload) ? options_.store : nullptr;
   if (history != nullptr) {
     const absl::Status s = PersistHistory(
         [&] {
