@@ -59,6 +59,11 @@ LoopbackServer::LoopbackServer() {
 LoopbackServer::~LoopbackServer() {
   stop_ = true;
   thread_.join();
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);  // a handler blocked in recv returns
+    handlers_done_.wait(lock, [this] { return handlers_ == 0; });
+  }
   ::close(listen_fd_);
 }
 
@@ -74,9 +79,18 @@ void LoopbackServer::Serve() {
     if (::poll(&p, 1, 50) <= 0) continue;
     int fd = ::accept(listen_fd_, nullptr, nullptr);
     if (fd < 0) continue;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++handlers_;
+      open_fds_.insert(fd);
+    }
     std::thread([this, fd] {
       Handle(fd);
+      std::lock_guard<std::mutex> lock(mu_);
+      open_fds_.erase(fd);
       ::close(fd);
+      --handlers_;
+      handlers_done_.notify_all();  // under the lock: the destructor cannot return before this
     }).detach();
   }
 }

@@ -15,8 +15,10 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -44,6 +46,11 @@ class LoopbackServer {
   std::thread thread_;
   mutable std::mutex mu_;
   std::map<std::string, int> counts_;
+  // Connections being handled (each on a detached thread); the destructor shuts them down and
+  // waits until every handler is done with `this` (ASan saw a handler read stop_ after it).
+  std::set<int> open_fds_;
+  int handlers_ = 0;
+  std::condition_variable handlers_done_;
 };
 
 }  // namespace ndx::engine::testing

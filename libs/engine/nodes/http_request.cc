@@ -166,14 +166,16 @@ class HttpRequestNode final : public NodeType {
     if (!url.is_string() || absl::StripAsciiWhitespace(url.get_ref<const std::string&>()).empty()) {
       return absl::InvalidArgumentError("parameter \"url\" is required");
     }
-    for (auto [name, allowed] :
-         {std::pair<const char*, std::initializer_list<absl::string_view>>{
-              "responseFormat", {"dataOnly", "fullResponse"}},
-          {"bodyType", {"json", "text", "form"}},
-          {"authentication", {"none", "basic", "bearer", "httpBasicAuth", "httpBearerAuth", ""}}}) {
-      st = nodes::CheckEnum(nodes::Member(p, name), name, allowed);
-      if (!st.ok()) return st;
-    }
+    // One call each: an initializer_list inside a pair does not outlive the pair's construction
+    // (ASan: stack-use-after-scope when the lists were a table of pairs).
+    st = nodes::CheckEnum(nodes::Member(p, "responseFormat"), "responseFormat",
+                          {"dataOnly", "fullResponse"});
+    if (!st.ok()) return st;
+    st = nodes::CheckEnum(nodes::Member(p, "bodyType"), "bodyType", {"json", "text", "form"});
+    if (!st.ok()) return st;
+    st = nodes::CheckEnum(nodes::Member(p, "authentication"), "authentication",
+                          {"none", "basic", "bearer", "httpBasicAuth", "httpBearerAuth", ""});
+    if (!st.ok()) return st;
     st = nodes::CheckNumber(nodes::Member(p, "timeout"), "timeout", 1, 3.6e6);
     if (!st.ok()) return st;
     return nodes::CheckNumber(nodes::Member(p, "maxRedirects"), "maxRedirects", 0, 100);
