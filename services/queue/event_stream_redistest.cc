@@ -326,8 +326,15 @@ TEST_F(EventStreamTest, AThousandSubscribersOnOneServer) {
     ASSERT_EQ(c->seqs(), Range(1, kEvents));
   }
   EXPECT_TRUE(WaitUntil([&] { return service_->subscriptions() == 0; }, absl::Seconds(5)));
-  // Server and clients share this process: 1,000 streams cost well under 100 KB each.
-  EXPECT_LT(RssBytes() - rss_before, 100 << 20);
+  // Server and clients share this process: 1,000 streams cost well under 100 KB each. ASan's
+  // redzones, shadow memory and quarantine multiply every allocation (about 2-3x), so its build
+  // allows 3x.
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr int64_t kLimit = int64_t{300} << 20;
+#else
+  constexpr int64_t kLimit = int64_t{100} << 20;
+#endif
+  EXPECT_LT(RssBytes() - rss_before, kLimit);
 }
 
 }  // namespace
