@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "bench/bench_util.h"
 
 namespace ndx::bench {
 namespace {
@@ -41,22 +42,6 @@ const Json* Best(const std::vector<Json>& records, const char* impl, const char*
     if (best == nullptr || Num(r, key) > Num(*best, key)) best = &r;
   }
   return best;
-}
-
-// 35012.4 -> "35,012"
-std::string Thousands(double v) {
-  if (std::isnan(v)) return "n/a";
-  std::string digits = absl::StrCat(std::llround(std::fabs(v)));
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return v < 0 ? "-" + out : out;
-}
-
-std::string Fixed(double v, int digits) {
-  return std::isnan(v) ? "n/a" : absl::StrFormat("%.*f", digits, v);
 }
 
 std::string Ratio(double r) { return std::isnan(r) ? "" : absl::StrFormat("%.2fx", r); }
