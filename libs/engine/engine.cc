@@ -243,11 +243,17 @@ absl::StatusOr<Json> NodeContextImpl::EvaluateJs(const std::string& code, const 
   js_globals_["$json"] = item_json;
   js_globals_["$index"] = item_index < 0 ? 0 : item_index;
   JsLimits limits = run_.options().js_limits;
-  limits.timeout = std::min(limits.timeout, deadline_ - run_.clock().Now());
+  const absl::Duration time_left = deadline_ - run_.clock().Now();
+  limits.timeout = std::min(limits.timeout, time_left);
   if (limits.timeout <= absl::ZeroDuration()) {
     return absl::DeadlineExceededError("no time left to evaluate the expression");
   }
-  return js->EvaluateExpression(code, js_globals_, limits, &run_.token());
+  absl::StatusOr<Json> value = js->EvaluateExpression(code, js_globals_, limits, &run_.token());
+  if (!value.ok()) {
+    return absl::Status(PermanentIfOwnTimeLimit(value.status().code(), limits.timeout, time_left),
+                        value.status().message());
+  }
+  return value;
 }
 
 void NodeContextImpl::BuildJsGlobals() const {

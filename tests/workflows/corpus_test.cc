@@ -6,6 +6,7 @@
 // Corpus file format:
 //   {"description": "...", "workflow": {...NodeDrop workflow...},
 //    "trigger": "<node id>"?, "triggerData": ...?, "vars": {...}?,
+//    "maxInlineWaitMs": N?, "jsTimeoutMs": N? (EngineOptions),
 //    "expect": {"outcome": "completed" | "failed" | ...,
 //               "error": {"nodeId", "code", "messageContains", "transient"}?,
 //               "events": ["started n1", "completed n1", ...]?,
@@ -140,6 +141,9 @@ TEST_P(CorpusTest, MatchesExpectedAndResumesAfterEveryNode) {
   EngineOptions options;
   if (spec_.contains("maxInlineWaitMs")) {
     options.max_inline_wait = absl::Milliseconds(spec_["maxInlineWaitMs"].get<int>());
+  }
+  if (spec_.contains("jsTimeoutMs")) {
+    options.js_limits.timeout = absl::Milliseconds(spec_["jsTimeoutMs"].get<int>());
   }
   Engine engine(options);
 

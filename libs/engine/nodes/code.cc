@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/engine/errors.h"
 #include "libs/engine/nodes/builtin_nodes.h"
 #include "libs/engine/nodes/node_util.h"
 #include "libs/engine/value_util.h"
@@ -74,7 +75,8 @@ class CodeNode final : public NodeType {
     globals["items"] = std::move(items);
     globals["$input"] = {{"all", all}, {"first", all.empty() ? Json() : all[0]}};
     JsLimits limits = ctx.js_limits();
-    limits.timeout = std::min(absl::Milliseconds(*timeout_ms), ctx.deadline() - ctx.clock().Now());
+    const absl::Duration time_left = ctx.deadline() - ctx.clock().Now();
+    limits.timeout = std::min(absl::Milliseconds(*timeout_ms), time_left);
     if (limits.timeout <= absl::ZeroDuration()) {
       return absl::DeadlineExceededError(
           absl::StrCat(ctx.node().Label(), ": JavaScript execution failed: no time left"));
@@ -83,7 +85,7 @@ class CodeNode final : public NodeType {
         code.is_string() ? code.get<std::string>() : "", globals, limits, &ctx.cancel());
     if (!r.ok()) {
       if (r.status().code() == absl::StatusCode::kCancelled) return r.status();
-      return absl::Status(r.status().code(),
+      return absl::Status(PermanentIfOwnTimeLimit(r.status().code(), limits.timeout, time_left),
                           absl::StrCat("JavaScript execution failed: ", r.status().message()));
     }
     Json out = Json::array();
