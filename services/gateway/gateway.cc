@@ -142,6 +142,22 @@ namespace {
 
 constexpr double kMaxTimeoutMs = 365.0 * 24 * 3600 * 1000;
 
+// The Idempotency-Key header becomes the request's request_id, a proto string (UTF-8 only: gRPC
+// would refuse to send anything else, and the caller would read a server error). Keys are opaque
+// printable ASCII, as everyone's idempotency keys are; anything else is refused naming the header.
+// The length limit is the queue's (request_id: 128 characters).
+absl::Status CopyIdempotencyKey(const HttpRequest& request, std::string* request_id) {
+  auto it = request.headers.find("idempotency-key");
+  if (it == request.headers.end()) return absl::OkStatus();
+  for (const char ch : it->second) {
+    if (ch < 0x20 || ch > 0x7e) {
+      return absl::InvalidArgumentError("Idempotency-Key: must be printable ASCII");
+    }
+  }
+  *request_id = it->second;
+  return absl::OkStatus();
+}
+
 // An integer JSON number in [min, max] (checked before any narrowing: 4294967301 is not 5).
 bool IntegerIn(const Json& v, int64_t min, int64_t max) {
   if (v.is_number_unsigned()) {  // what JSON text's non-negative integers parse as
@@ -485,8 +501,8 @@ HttpResponse Gateway::Start(const Context& c, const std::string& workflow_id) {
   if (absl::Status s = BuildExecuteRequest(*body, workflow_id, &req); !s.ok()) {
     return StatusResponse(s, false);
   }
-  if (auto it = c.request.headers.find("idempotency-key"); it != c.request.headers.end()) {
-    req.set_request_id(it->second);
+  if (absl::Status s = CopyIdempotencyKey(c.request, req.mutable_request_id()); !s.ok()) {
+    return StatusResponse(s, false);
   }
   const absl::Duration wait = limiter_->Acquire(c.principal.user_id, absl::Now());
   if (wait > absl::ZeroDuration()) {
@@ -603,8 +619,8 @@ HttpResponse Gateway::Retry(const Context& c) {
   req.set_execution_id(c.params[0]);
   req.set_workspace_id(c.principal.workspace_id);
   req.set_user_id(c.principal.user_id);
-  if (auto it = c.request.headers.find("idempotency-key"); it != c.request.headers.end()) {
-    req.set_request_id(it->second);
+  if (absl::Status s = CopyIdempotencyKey(c.request, req.mutable_request_id()); !s.ok()) {
+    return StatusResponse(s, false);
   }
   v1::Execution e;
   if (absl::Status s = client_->Retry(req, &e); !s.ok()) return StatusResponse(s);

@@ -571,6 +571,11 @@ std::vector<RestRow> RestRows() {
                      absl::StrCat("Idempotency-Key: ", std::string(300, 'k'), "\r\n"));
        },
        400, "INVALID_ARGUMENT", "request_id: longer than 128 characters"},
+      {"IdempotencyKeyInvalidUtf8",
+       [] {
+         return Post(StartBodyWith(Json::object()), TokenA(), "Idempotency-Key: k\xff\xfe\r\n");
+       },
+       400, "INVALID_ARGUMENT", "Idempotency-Key: must be printable ASCII"},
       {"NeitherWorkflowIdNorData", [] { return Post(R"({"triggerNodeId":"t"})"); }, 400,
        "INVALID_ARGUMENT", "workflowId: required"},
       // The graph.
