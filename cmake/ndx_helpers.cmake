@@ -5,7 +5,8 @@
 #       -> STATIC library ndx_common, alias ndx::common; its include root is the repository root,
 #          so code includes "libs/common/a.h".
 #   ndx_cc_test(NAME common_test SRCS a_test.cc DEPS ndx::common LABELS unit)
-#       -> executable, linked with gtest_main and the test-support library, registered with ctest
+#       -> executable, linked with the test main (tests/testing/test_main.cc: GoogleTest's main and
+#          the ndx process settings) and the test-support library, registered with ctest
 #          as ONE test (the whole binary), with the given labels. One ctest test per binary, not
 #          per gtest case: test binaries start their real servers (redis-server, PostgreSQL) once
 #          per binary in SetUpTestSuite, and per-case processes would start them once per case.
@@ -47,7 +48,7 @@ function(ndx_cc_test)
   endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
   ndx_sanitize_executable(${ARG_NAME})
-  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} ndx::testing GTest::gmock GTest::gtest_main)
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} ndx::testing ndx::test_main)
   if(NDX_SANITIZE)
     # The wrapper sends every process's sanitizer report (the test's and its children's) to files
     # and fails the test if any was written: tests/sanitizers/run_sanitized.sh.
