@@ -24,12 +24,13 @@ function(ndx_cc_library)
   target_link_libraries(ndx_${ARG_NAME} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
 endfunction()
 
-# In the TSan build every executable carries tests/sanitizers/tsan_absl_annotations.cc, which
-# makes the uninstrumented abseil's Mutex / CondVar / Notification visible to TSan; -rdynamic
-# exports those definitions so that they also interpose the calls made inside libabsl and gRPC.
+# In the TSan build every executable carries tests/sanitizers/tsan_annotations.cc, which
+# makes the synchronization of the uninstrumented abseil (Mutex / CondVar / Condition /
+# Notification) and gRPC (a batch's start and its completion) visible to TSan; -rdynamic exports
+# those definitions so that they also interpose the calls made inside libabsl and gRPC.
 function(ndx_sanitize_executable name)
   if(NDX_SANITIZE STREQUAL "thread")
-    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/sanitizers/tsan_absl_annotations.cc)
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/sanitizers/tsan_annotations.cc)
     target_link_libraries(${name} PRIVATE ${CMAKE_DL_LIBS})
     target_link_options(${name} PRIVATE -rdynamic)
   endif()
