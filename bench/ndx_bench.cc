@@ -37,6 +37,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/bench_util.h"
 #include "bench/bullmq_peer.h"
@@ -829,6 +830,10 @@ absl::StatusOr<bool> RunSoakBench(const std::string& dir) {
 }  // namespace ndx::bench
 
 int main(int argc, char** argv) {
+  // Debian's abseil is built with Mutex deadlock detection on: every lock updates a process-wide
+  // lock graph (GraphCycles) under an internal spin lock, 1-2% of CPU (bench/README.md), and
+  // under TSan that spin lock is invisible, so the graph's updates are reported as races.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage(
       "ndx-bench queue|engine|events|worker|scale|gateway|chaos|soak [--flags]: ndx against "
       "BullMQ 5 on one local redis-server, the engine, events and workers on their own, faults "

@@ -5,7 +5,8 @@
 #       -> STATIC library ndx_common, alias ndx::common; its include root is the repository root,
 #          so code includes "libs/common/a.h".
 #   ndx_cc_test(NAME common_test SRCS a_test.cc DEPS ndx::common LABELS unit)
-#       -> executable, linked with gtest_main and the test-support library, registered with ctest
+#       -> executable, linked with the test main (tests/testing/test_main.cc: GoogleTest's main and
+#          the ndx process settings) and the test-support library, registered with ctest
 #          as ONE test (the whole binary), with the given labels. One ctest test per binary, not
 #          per gtest case: test binaries start their real servers (redis-server, PostgreSQL) once
 #          per binary in SetUpTestSuite, and per-case processes would start them once per case.
@@ -23,12 +24,13 @@ function(ndx_cc_library)
   target_link_libraries(ndx_${ARG_NAME} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
 endfunction()
 
-# In the TSan build every executable carries tests/sanitizers/tsan_absl_annotations.cc, which
-# makes the uninstrumented abseil's Mutex / CondVar / Notification visible to TSan; -rdynamic
-# exports those definitions so that they also interpose the calls made inside libabsl and gRPC.
+# In the TSan build every executable carries tests/sanitizers/tsan_annotations.cc, which
+# makes the synchronization of the uninstrumented abseil (Mutex / CondVar / Condition /
+# Notification) and gRPC (a batch's start and its completion) visible to TSan; -rdynamic exports
+# those definitions so that they also interpose the calls made inside libabsl and gRPC.
 function(ndx_sanitize_executable name)
   if(NDX_SANITIZE STREQUAL "thread")
-    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/sanitizers/tsan_absl_annotations.cc)
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/sanitizers/tsan_annotations.cc)
     target_link_libraries(${name} PRIVATE ${CMAKE_DL_LIBS})
     target_link_options(${name} PRIVATE -rdynamic)
   endif()
@@ -47,7 +49,7 @@ function(ndx_cc_test)
   endif()
   add_executable(${ARG_NAME} ${ARG_SRCS})
   ndx_sanitize_executable(${ARG_NAME})
-  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} ndx::testing GTest::gmock GTest::gtest_main)
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} ndx::testing ndx::test_main)
   if(NDX_SANITIZE)
     # The wrapper sends every process's sanitizer report (the test's and its children's) to files
     # and fails the test if any was written: tests/sanitizers/run_sanitized.sh.

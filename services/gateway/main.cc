@@ -1,12 +1,17 @@
 // ndx-gateway: NodeDrop's REST + WebSocket front door to ndx (see DESIGN.md "APIs").
 #include <cstdio>
 
+#include "absl/synchronization/mutex.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/log.h"
 #include "libs/config/service_config.h"
 #include "services/gateway/gateway.h"
 
 int main() {
+  // Debian's abseil is built with Mutex deadlock detection on: every lock updates a process-wide
+  // lock graph (GraphCycles) under an internal spin lock, 1-2% of CPU (bench/README.md), and
+  // under TSan that spin lock is invisible, so the graph's updates are reported as races.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ndx::common::BlockShutdownSignals();
   absl::StatusOr<ndx::config::GatewayConfig> config =
       ndx::config::LoadGatewayConfig(ndx::config::ProcessEnv());

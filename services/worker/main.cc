@@ -1,6 +1,7 @@
 // ndx-worker: claims executions from the queue and runs them (see DESIGN.md "Processes").
 #include <cstdio>
 
+#include "absl/synchronization/mutex.h"
 #include "libs/common/grpc_server.h"
 #include "libs/common/log.h"
 #include "libs/common/redis/redis_url.h"
@@ -10,6 +11,10 @@
 #include "services/worker/worker_server.h"
 
 int main() {
+  // Debian's abseil is built with Mutex deadlock detection on: every lock updates a process-wide
+  // lock graph (GraphCycles) under an internal spin lock, 1-2% of CPU (bench/README.md), and
+  // under TSan that spin lock is invisible, so the graph's updates are reported as races.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ndx::common::BlockShutdownSignals();
   absl::StatusOr<ndx::config::WorkerConfig> config =
       ndx::config::LoadWorkerConfig(ndx::config::ProcessEnv());

@@ -31,6 +31,7 @@
 #include "tests/testing/postgres_server.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/time_scale.h"
 
 namespace ndx {
 namespace {
@@ -83,15 +84,19 @@ class WorkerChaosTest : public ::testing::Test {
   }
 
   void StartWorker(size_t index) {
-    while (workers_.size() <= index) workers_.push_back(std::make_unique<ChildProcess>());
-    ASSERT_THAT(
-        workers_[index]->Start({NDX_WORKER_BIN}, absl::StrCat(dir_, "/worker", index, ".log"),
-                               Env({{"NDX_WORKER_ADDR", "127.0.0.1:0"},
-                                    {"NDX_WORKER_METRICS_ADDR", "127.0.0.1:0"},
-                                    {"NDX_WORKER_ID", absl::StrCat("w", index, "-", ++generation_)},
-                                    {"EXECUTION_WORKER_CONCURRENCY", absl::StrCat(kWorkerSlots)},
-                                    {"NDX_SHUTDOWN_GRACE", "1s"}})),
-        IsOk());
+    while (workers_.size() <= index) {
+      workers_.push_back(std::make_unique<ChildProcess>());
+      worker_ports_.push_back(0);
+    }
+    worker_ports_[index] = testing::FreePort();
+    ASSERT_THAT(workers_[index]->Start(
+                    {NDX_WORKER_BIN}, absl::StrCat(dir_, "/worker", index, ".log"),
+                    Env({{"NDX_WORKER_ADDR", absl::StrCat("127.0.0.1:", worker_ports_[index])},
+                         {"NDX_WORKER_METRICS_ADDR", "127.0.0.1:0"},
+                         {"NDX_WORKER_ID", absl::StrCat("w", index, "-", ++generation_)},
+                         {"EXECUTION_WORKER_CONCURRENCY", absl::StrCat(kWorkerSlots)},
+                         {"NDX_SHUTDOWN_GRACE", "1s"}})),
+                IsOk());
   }
 
   static bool Serving(int port) {
@@ -151,6 +156,7 @@ class WorkerChaosTest : public ::testing::Test {
   int queue_port_ = 0;
   ChildProcess queue_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
+  std::vector<int> worker_ports_;  // their gRPC ports
   int generation_ = 0;
   std::unique_ptr<v1::QueueService::Stub> stub_;
   std::unique_ptr<redis::RedisPool> pool_;
@@ -176,10 +182,16 @@ TEST_F(WorkerChaosTest, KilledWorkersLoseNothingAndRepeatNoCheckpointedNode) {
     absl::SleepFor(absl::Milliseconds(std::uniform_int_distribution<int>(300, 700)(rng)));
     const size_t victim = std::uniform_int_distribution<size_t>(0, 1)(rng);
     if ((kills + terms) % 4 == 3) {
+      // SIGTERM a worker that runs: one that arrives before main() has blocked it (to take it
+      // with sigwait) ends the process by the default action, which is not the graceful path
+      // under test, and a TSan-built worker can take longer than a round here to get there.
+      ASSERT_TRUE(WaitUntil([&] { return Serving(worker_ports_[victim]); }, absl::Seconds(10)));
       workers_[victim]->Signal(SIGTERM);
       absl::StatusOr<int> st = workers_[victim]->WaitFor(absl::Seconds(10));
       ASSERT_THAT(st, IsOk());
-      EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << "SIGTERM exits cleanly";
+      EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0)
+          << "SIGTERM exits cleanly; wait status " << *st << ", log:\n"
+          << testing::ReadFile(workers_[victim]->log_path());
       ++terms;
     } else {
       workers_[victim]->Signal(SIGKILL);
@@ -299,7 +311,7 @@ TEST_F(WorkerChaosTest, CancelStopsRunningExecutionsWithin200MsAtP99) {
   std::printf("cancel latency: p50=%s p99=%s max=%s (20 running executions)\n",
               absl::FormatDuration(p50).c_str(), absl::FormatDuration(p99).c_str(),
               absl::FormatDuration(latencies.back()).c_str());
-  EXPECT_LE(p99, absl::Milliseconds(200));
+  EXPECT_LE(p99, testing::TimeScaled(absl::Milliseconds(200)));
 }
 
 TEST_F(WorkerChaosTest, DirectModeRunsInsideNdxQueueWithTheSameEvents) {

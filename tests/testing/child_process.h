@@ -70,7 +70,8 @@ std::string MakeTempDir(const std::string& prefix);
 std::string ReadFile(const std::string& path);
 
 // Polls `condition` every `interval` until it returns true or `timeout` passes. Returns whether it
-// became true. For tests: wait on a condition with a deadline, never sleep-and-hope.
+// became true. For tests: wait on a condition with a deadline, never sleep-and-hope. `timeout` is
+// an upper bound on elapsed time, so the sanitizer builds scale it (TimeScaled, time_scale.h).
 template <typename Condition>
 bool WaitUntil(Condition condition, absl::Duration timeout,
                absl::Duration interval = absl::Milliseconds(10));
