@@ -155,7 +155,9 @@ TEST_P(CorpusTest, MatchesExpectedAndResumesAfterEveryNode) {
       << full.error.ToString();
   if (expect.contains("error")) {
     const Json& e = expect["error"];
-    if (e.contains("nodeId")) EXPECT_EQ(full.failed_node_id, e["nodeId"].get<std::string>());
+    if (e.contains("nodeId")) {
+      EXPECT_EQ(full.failed_node_id, e["nodeId"].get<std::string>());
+    }
     if (e.contains("code")) {
       EXPECT_EQ(absl::StatusCodeToString(full.error.code()), e["code"].get<std::string>());
     }
@@ -163,7 +165,9 @@ TEST_P(CorpusTest, MatchesExpectedAndResumesAfterEveryNode) {
       EXPECT_THAT(std::string(full.error.message()),
                   ::testing::HasSubstr(e["messageContains"].get<std::string>()));
     }
-    if (e.contains("transient")) EXPECT_EQ(full.transient, e["transient"].get<bool>());
+    if (e.contains("transient")) {
+      EXPECT_EQ(full.transient, e["transient"].get<bool>());
+    }
   }
   if (expect.contains("events")) {
     std::vector<std::string> want;
