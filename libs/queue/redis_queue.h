@@ -16,6 +16,11 @@
 // every claim (and every revocation) of the job: Renew, Complete, Fail, AckCancel and Release
 // reject a stale epoch, so a worker that lost its lease can change nothing.
 //
+// Lost replies: a holder repeats a call whose reply it did not get with the same call token
+// ("<epoch>:<n>"); NodeEvent, Fail, Complete and AckCancel then append nothing again and return the
+// first reply. History: with QueueOptions::history_pending, an ended job keeps its keys (no TTL)
+// on the "unrecorded" index until MarkRecorded() (see there and libs/service/history.h).
+//
 //   RedisQueue queue(pool, QueueOptions{.name = "default"}, RealClock());
 //   NDX_ASSIGN_OR_RETURN(auto ids, queue.Enqueue({NewJob{.id = id, .payload = json}}));
 //   NDX_ASSIGN_OR_RETURN(ClaimResult claim, queue.Claim("worker-1", 32));
