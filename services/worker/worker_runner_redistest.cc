@@ -11,6 +11,7 @@
 #include "libs/engine/js/js_sandbox.h"
 #include "libs/events/event_json.h"
 #include "libs/events/event_log.h"
+#include "libs/store/in_memory_execution_store.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workflows/loopback_server.h"
@@ -73,15 +74,18 @@ class WorkerTest : public ::testing::Test {
   queue::QueueOptions QOptions() {
     return queue::QueueOptions{.lease = absl::Seconds(2),
                                .housekeeping_interval = absl::Milliseconds(100),
-                               .default_backoff = absl::Milliseconds(100)};
+                               .default_backoff = absl::Milliseconds(100),
+                               .history_grace = absl::Milliseconds(500)};
   }
 
-  void StartRunner(int slots = 2, absl::Duration inline_wait = absl::Seconds(1)) {
+  void StartRunner(int slots = 2, absl::Duration inline_wait = absl::Seconds(1),
+                   store::ExecutionStore* history = nullptr) {
     WorkerOptions o;
     o.worker_id = "w-test";
     o.slots = slots;
     o.queue = QOptions();
     o.engine.max_inline_wait = inline_wait;
+    o.store = history;
     runner_ = std::make_unique<WorkerRunner>(*pool_, options_, o, common::RealClock());
     runner_->Start();
   }
@@ -159,6 +163,64 @@ TEST_F(WorkerTest, RunsAWorkflowWithCheckpointsAndOrderedEvents) {
   absl::StatusOr<redis::RedisReply> c = Cmd({"HGET", "ndx:{default}:o:" + id, "c"});
   EXPECT_THAT(c->str(), HasSubstr("\"y\":\"manual!\""));
   EXPECT_EQ(runner_->Snapshot().processed, 1);
+}
+
+// Issue #10 gap 1 at the worker: its end write is accepted -> the execution's keys get their TTL;
+// refused (the history is down past the worker's retry budget) -> the end waits on the unrecorded
+// index, keys without TTL, until housekeeping records it once the history answers again.
+TEST_F(WorkerTest, AnEndTheHistoryRefusedIsRecordedByHousekeepingLater) {
+  store::InMemoryExecutionStore history;
+  StartRunner(2, absl::Seconds(1), &history);
+  const std::string payload =
+      Payload({Node("t", "manual-trigger"), Node("n", "noop")}, {Edge("t", "n")});
+  auto create = [&](const std::string& id) {
+    ASSERT_THAT(history.CreateExecution({.id = id,
+                                         .workflow_id = "wf-1",
+                                         .workspace_id = "ws-1",
+                                         .workflow_snapshot_json = "{}",
+                                         .queue = "default",
+                                         .created_at = absl::Now()}),
+                IsOk());
+  };
+  auto status = [&](const std::string& id) {
+    absl::StatusOr<store::ExecutionRecord> r = history.GetExecution(id, "", {});
+    return r.ok() ? r->status : store::ExecutionStatus::kRunning;
+  };
+  auto ttl = [&](const std::string& id) {
+    return Cmd({"TTL", "ndx:{default}:j:" + id})->integer();
+  };
+  auto unrecorded = [&](const std::string& id) {
+    return !Cmd({"ZSCORE", "ndx:{default}:unrecorded", id})->is_nil();
+  };
+
+  // The normal path.
+  const std::string ok_id = queue::NewExecutionId();
+  create(ok_id);
+  queue::RedisQueue q(*pool_, QOptions(), common::RealClock());
+  ASSERT_THAT(q.Enqueue({queue::NewJob{.id = ok_id, .payload = payload, .workspace = "ws-1"}}),
+              IsOk());
+  ASSERT_TRUE(WaitState(ok_id, queue::JobState::kCompleted));
+  ASSERT_TRUE(WaitUntil([&] { return ttl(ok_id) > 0; }, absl::Seconds(10)));
+  EXPECT_EQ(status(ok_id), store::ExecutionStatus::kSuccess);
+  EXPECT_FALSE(unrecorded(ok_id));
+
+  // The history refuses every write for longer than the worker retries them.
+  const std::string id = queue::NewExecutionId();
+  create(id);
+  history.FailNextWrites(absl::UnavailableError("postgres down"), 1000000);
+  ASSERT_THAT(q.Enqueue({queue::NewJob{.id = id, .payload = payload, .workspace = "ws-1"}}),
+              IsOk());
+  ASSERT_TRUE(WaitState(id, queue::JobState::kCompleted));
+  absl::SleepFor(QOptions().lease + absl::Seconds(1));  // the worker's retry budget is spent
+  EXPECT_EQ(status(id), store::ExecutionStatus::kRunning);
+  EXPECT_TRUE(unrecorded(id));
+  EXPECT_EQ(ttl(id), -1) << "no TTL while the end is not recorded";
+  // The history answers again: housekeeping records the end from Redis, then the TTL starts.
+  history.FailNextWrites(absl::OkStatus(), 0);
+  ASSERT_TRUE(
+      WaitUntil([&] { return status(id) == store::ExecutionStatus::kSuccess; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitUntil([&] { return ttl(id) > 0; }, absl::Seconds(10)));
+  EXPECT_FALSE(unrecorded(id));
 }
 
 TEST_F(WorkerTest, APermanentNodeErrorFailsAtOnceNamingTheNode) {
