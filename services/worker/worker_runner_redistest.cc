@@ -3,6 +3,15 @@
 // shutdown.
 #include "services/worker/worker_runner.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
@@ -54,6 +63,101 @@ Json Edge(const std::string& from, const std::string& to, const std::string& out
           {"targetInput", "main"}};
 }
 
+// A TCP proxy in front of Redis that can lose one reply: the next request containing `marker` is
+// passed on to Redis (which runs it), and then the client's connection is closed before the reply
+// gets back, as when Redis is killed after running a script but before answering.
+class ReplyDroppingProxy {
+ public:
+  explicit ReplyDroppingProxy(int redis_port) : redis_port_(redis_port) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(listener_, 64);
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~ReplyDroppingProxy() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    accept_thread_.join();
+    for (std::thread& t : pumps_) t.join();
+  }
+  int port() const { return port_; }
+  void DropReplyTo(const std::string& marker) {
+    absl::MutexLock lock(&mu_);
+    marker_ = marker;
+  }
+  int dropped() const { return dropped_.load(); }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      absl::MutexLock lock(&mu_);
+      pumps_.emplace_back([this, client] { Pump(client); });
+    }
+  }
+  void Pump(int client) {
+    const int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(redis_port_));
+    if (::connect(upstream, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      ::close(client);
+      ::close(upstream);
+      return;
+    }
+    char buf[1 << 16];
+    pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
+    while (!stop_) {
+      if (::poll(fds, 2, 100) <= 0) continue;
+      if (fds[0].revents != 0) {
+        const ssize_t n = ::read(client, buf, sizeof(buf));
+        if (n <= 0) break;
+        (void)::write(upstream, buf, n);
+        bool drop = false;
+        {
+          absl::MutexLock lock(&mu_);
+          if (!marker_.empty() &&
+              std::string_view(buf, n).find(marker_) != std::string_view::npos) {
+            marker_.clear();
+            drop = true;
+          }
+        }
+        if (drop) {
+          absl::SleepFor(absl::Milliseconds(100));  // Redis runs the script
+          ++dropped_;
+          break;  // ... and its reply never arrives
+        }
+      }
+      if (fds[1].revents != 0) {
+        const ssize_t n = ::read(upstream, buf, sizeof(buf));
+        if (n <= 0) break;
+        (void)::write(client, buf, n);
+      }
+    }
+    ::close(client);
+    ::close(upstream);
+  }
+
+  const int redis_port_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> dropped_{0};
+  absl::Mutex mu_;
+  std::string marker_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> pumps_ ABSL_GUARDED_BY(mu_);
+  std::thread accept_thread_;
+};
+
 class WorkerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -78,15 +182,18 @@ class WorkerTest : public ::testing::Test {
                                .history_grace = absl::Milliseconds(500)};
   }
 
+  // `scripts_via` (optional): where the runner's script calls go (another port of Redis).
   void StartRunner(int slots = 2, absl::Duration inline_wait = absl::Seconds(1),
-                   store::ExecutionStore* history = nullptr) {
+                   store::ExecutionStore* history = nullptr, int scripts_via = 0) {
     WorkerOptions o;
     o.worker_id = "w-test";
     o.slots = slots;
     o.queue = QOptions();
     o.engine.max_inline_wait = inline_wait;
     o.store = history;
-    runner_ = std::make_unique<WorkerRunner>(*pool_, options_, o, common::RealClock());
+    redis::RedisOptions blocking = options_;
+    if (scripts_via != 0) blocking.port = scripts_via;
+    runner_ = std::make_unique<WorkerRunner>(*pool_, blocking, o, common::RealClock());
     runner_->Start();
   }
 
@@ -221,6 +328,23 @@ TEST_F(WorkerTest, AnEndTheHistoryRefusedIsRecordedByHousekeepingLater) {
       WaitUntil([&] { return status(id) == store::ExecutionStatus::kSuccess; }, absl::Seconds(10)));
   ASSERT_TRUE(WaitUntil([&] { return ttl(id) > 0; }, absl::Seconds(10)));
   EXPECT_FALSE(unrecorded(id));
+}
+
+// Issue #10 gap 2 at the worker: Redis runs the script that appends a node's node-started and
+// node-failed, and the reply is lost; the worker repeats the call (same token) and the log has
+// each event once.
+TEST_F(WorkerTest, AReportWhoseReplyWasLostIsNotAppendedTwice) {
+  ReplyDroppingProxy proxy(redis_->port());
+  proxy.DropReplyTo(R"("type":"node-failed")");
+  StartRunner(1, absl::Seconds(1), nullptr, proxy.port());
+  const std::string id = Enqueue(Payload(
+      {Node("t", "manual-trigger"), Node("c", "code", {{"code", "throw new Error('bad data');"}})},
+      {Edge("t", "c")}));
+  ASSERT_TRUE(WaitState(id, queue::JobState::kFailed));
+  runner_.reset();  // before the proxy goes
+  EXPECT_EQ(proxy.dropped(), 1);
+  EXPECT_THAT(EventTypes(id), ElementsAre("started", "node-started:t", "node-completed:t",
+                                          "node-started:c", "node-failed:c", "failed"));
 }
 
 TEST_F(WorkerTest, APermanentNodeErrorFailsAtOnceNamingTheNode) {
