@@ -21,5 +21,6 @@ extern const char* const k_start;
 extern const char* const k_node_event;
 extern const char* const k_suspend;
 extern const char* const k_delete;
+extern const char* const k_recorded;
 
 }  // namespace ndx::queue::lua

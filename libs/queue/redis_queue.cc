@@ -33,6 +33,7 @@ struct Scripts {
   RedisScript node_event{lua::k_node_event};
   RedisScript suspend{lua::k_suspend};
   RedisScript del{lua::k_delete};
+  RedisScript recorded{lua::k_recorded};
 };
 
 const Scripts& S() {
@@ -314,14 +315,16 @@ absl::StatusOr<std::vector<CompleteOutcome>> RedisQueue::Complete(
                                     absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl)),
                                     absl::StrCat(options_.keep_finished)};
   for (const Completion& j : jobs) owned.push_back(absl::StrCat(j.epoch));
-  std::vector<std::string_view> args = {owned[0], owned[1], owned[2]};
-  args.reserve(3 + jobs.size() * 5);
+  std::vector<std::string_view> args = {owned[0], owned[1], owned[2],
+                                        options_.history_pending ? "1" : "0"};
+  args.reserve(4 + jobs.size() * 6);
   for (size_t i = 0; i < jobs.size(); ++i) {
     args.push_back(jobs[i].id);
     args.push_back(owned[3 + i]);
     args.push_back(jobs[i].workflow_id);
     args.push_back(jobs[i].workspace);
     args.push_back(jobs[i].event_json);
+    args.push_back(jobs[i].token);
   }
   NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().complete, args));
   if (!reply.is_array() || reply.elements().size() != jobs.size()) {
@@ -350,7 +353,8 @@ absl::StatusOr<FailOutcome> RedisQueue::Fail(const JobRef& job, const std::strin
   NDX_ASSIGN_OR_RETURN(
       RedisReply reply,
       Run(S().fail, {now, ttl, keep, job.id, epoch, error_json, transient ? "1" : "0", jitter_s,
-                     events.workflow_id, events.append ? "1" : "0", events.timed_out ? "1" : "0"}));
+                     events.workflow_id, events.append ? "1" : "0", events.timed_out ? "1" : "0",
+                     options_.history_pending ? "1" : "0", events.token}));
   NDX_ASSIGN_OR_RETURN(int64_t kind, IntAt(reply, 0));
   NDX_ASSIGN_OR_RETURN(int64_t delay, IntAt(reply, 1));
   NDX_ASSIGN_OR_RETURN(int64_t attempt, IntAt(reply, 2));
@@ -382,16 +386,15 @@ absl::StatusOr<StartResult> RedisQueue::Start(const HeldJob& job,
   return r;
 }
 
-absl::StatusOr<NodeEventResult> RedisQueue::NodeEvent(const HeldJob& job,
-                                                      absl::Span<const std::string_view> events,
-                                                      std::string_view run_key,
-                                                      std::string_view checkpoint_json,
-                                                      bool checkpoints_have_ttl) {
+absl::StatusOr<NodeEventResult> RedisQueue::NodeEvent(
+    const HeldJob& job, absl::Span<const std::string_view> events, std::string_view run_key,
+    std::string_view checkpoint_json, bool checkpoints_have_ttl, std::string_view token) {
   const std::string epoch = absl::StrCat(job.epoch);
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.state_ttl));
   std::vector<std::string_view> args = {
       job.id, epoch,   job.workflow_id, job.workspace,
-      ttl,    run_key, checkpoint_json, checkpoints_have_ttl ? "1" : "0"};
+      ttl,    run_key, checkpoint_json, checkpoints_have_ttl ? "1" : "0",
+      token};
   args.insert(args.end(), events.begin(), events.end());
   NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().node_event, args));
   if (!reply.is_array() || reply.elements().size() != 2) return Malformed("node_event", reply);
@@ -404,7 +407,8 @@ absl::StatusOr<int> RedisQueue::Suspend(const HeldJob& job, absl::Time resume_at
   const std::string at = absl::StrCat(ToMs(resume_at));
   const std::string now = absl::StrCat(NowMs());
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl));
-  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().suspend, {job.id, epoch, at, now, ttl}));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().suspend, {job.id, epoch, at, now, ttl,
+                                                           options_.history_pending ? "1" : "0"}));
   if (!reply.is_integer()) return Malformed("suspend", reply);
   return static_cast<int>(reply.integer());
 }
@@ -412,7 +416,8 @@ absl::StatusOr<int> RedisQueue::Suspend(const HeldJob& job, absl::Time resume_at
 absl::StatusOr<JobState> RedisQueue::Cancel(const std::string& id) {
   const std::string now = absl::StrCat(NowMs());
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl));
-  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().cancel, {now, ttl, id}));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply,
+                       Run(S().cancel, {now, ttl, id, options_.history_pending ? "1" : "0"}));
   if (!reply.is_string() && !reply.is_status()) return Malformed("cancel", reply);
   return StateFromCode(reply.str());
 }
@@ -423,11 +428,13 @@ absl::Status RedisQueue::Delete(const std::string& id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> RedisQueue::AckCancel(const JobRef& job) {
+absl::StatusOr<bool> RedisQueue::AckCancel(const JobRef& job, std::string_view token) {
   const std::string now = absl::StrCat(NowMs());
   const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl));
   const std::string epoch = absl::StrCat(job.epoch);
-  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().ack_cancel, {now, ttl, job.id, epoch}));
+  NDX_ASSIGN_OR_RETURN(
+      RedisReply reply,
+      Run(S().ack_cancel, {now, ttl, job.id, epoch, options_.history_pending ? "1" : "0", token}));
   if (!reply.is_integer()) return Malformed("ack_cancel", reply);
   return reply.integer() == 1;
 }
@@ -437,7 +444,7 @@ absl::StatusOr<std::vector<int>> RedisQueue::Release(absl::Span<const JobRef> jo
   std::vector<std::string> owned = {absl::StrCat(NowMs()),
                                     absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl))};
   for (const JobRef& j : jobs) owned.push_back(absl::StrCat(j.epoch));
-  std::vector<std::string_view> args = {owned[0], owned[1]};
+  std::vector<std::string_view> args = {owned[0], owned[1], options_.history_pending ? "1" : "0"};
   for (size_t i = 0; i < jobs.size(); ++i) {
     args.push_back(jobs[i].id);
     args.push_back(owned[2 + i]);
@@ -460,7 +467,8 @@ absl::StatusOr<HousekeepingResult> RedisQueue::Housekeep(const std::string& owne
       absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl)),
       absl::StrCat(options_.keep_finished),
       absl::StrCat(options_.housekeeping_batch),
-      force ? "1" : "0"};
+      force ? "1" : "0",
+      options_.history_pending ? "1" : "0"};
   NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().housekeep, std::vector<std::string_view>(
                                                                 owned.begin(), owned.end())));
   if (!reply.is_array() || reply.elements().size() != 9) return Malformed("housekeep", reply);
@@ -493,6 +501,28 @@ absl::StatusOr<QueueStats> RedisQueue::Stats() {
   s.timed_out = e[6].integer();
   s.oldest_waiting = absl::Milliseconds(e[7].integer());
   return s;
+}
+
+absl::StatusOr<int> RedisQueue::MarkRecorded(absl::Span<const std::string> ids) {
+  if (ids.empty()) return 0;
+  const std::string ttl = absl::StrCat(absl::ToInt64Seconds(options_.completion_ttl));
+  std::vector<std::string_view> args = {ttl};
+  args.insert(args.end(), ids.begin(), ids.end());
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().recorded, args));
+  if (!reply.is_integer()) return Malformed("recorded", reply);
+  return static_cast<int>(reply.integer());
+}
+
+absl::StatusOr<std::vector<std::string>> RedisQueue::Unrecorded(absl::Duration older_than,
+                                                                int limit) {
+  NDX_ASSIGN_OR_RETURN(redis::RedisPool::Lease connection, pool_.Acquire(kAcquireTimeout));
+  NDX_ASSIGN_OR_RETURN(RedisReply reply,
+                       connection->Command({"ZRANGEBYSCORE", prefix_ + "unrecorded", "-inf",
+                                            absl::StrCat(NowMs() - ToMs(older_than)), "LIMIT", "0",
+                                            absl::StrCat(std::max(1, limit))}));
+  std::vector<std::string> out;
+  for (const RedisReply& e : reply.elements()) out.push_back(e.str());
+  return out;
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> RedisQueue::Checkpoints(

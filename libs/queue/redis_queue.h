@@ -16,6 +16,11 @@
 // every claim (and every revocation) of the job: Renew, Complete, Fail, AckCancel and Release
 // reject a stale epoch, so a worker that lost its lease can change nothing.
 //
+// Lost replies: a holder repeats a call whose reply it did not get with the same call token
+// ("<epoch>:<n>"); NodeEvent, Fail, Complete and AckCancel then append nothing again and return the
+// first reply. History: with QueueOptions::history_pending, an ended job keeps its keys (no TTL)
+// on the "unrecorded" index until MarkRecorded() (see there and libs/service/history.h).
+//
 //   RedisQueue queue(pool, QueueOptions{.name = "default"}, RealClock());
 //   NDX_ASSIGN_OR_RETURN(auto ids, queue.Enqueue({NewJob{.id = id, .payload = json}}));
 //   NDX_ASSIGN_OR_RETURN(ClaimResult claim, queue.Claim("worker-1", 32));
@@ -58,6 +63,15 @@ struct QueueOptions {
   int default_max_attempts = 4;                       // the first attempt + 3 retries
   absl::Duration default_backoff = absl::Seconds(2);  // 2 s, 4 s, 8 s
   double jitter = 0;  // 0..1: each backoff delay is reduced by a random fraction up to this
+  // The process keeps an execution history (PostgreSQL): every transition to a terminal state
+  // (by this queue object) puts the job on the "unrecorded" index and leaves its keys without a
+  // TTL, until MarkRecorded() says its end is in the history; housekeeping records the ends that
+  // stay unrecorded for `history_grace` (libs/service/history.h, RecordUnrecorded). So however a
+  // process dies and however long PostgreSQL is down, the end of an execution can always be read
+  // from Redis until the history has it. An entry stays (and its keys live) only while the
+  // history refuses the write transiently: PostgreSQL down AND its outbox full or Redis gone.
+  bool history_pending = false;
+  absl::Duration history_grace = absl::Seconds(15);
 };
 
 struct NewJob {
@@ -92,6 +106,9 @@ struct Completion {
   std::string workflow_id;  // for the event feed
   std::string workspace;    // for the event feed
   std::string event_json;   // the event without "seq" (it gets the next seq of the execution)
+  // The holder's call token ("" = none): a repeat of the call with the same token (its reply was
+  // lost) returns the first outcome (see lua/node_event.lua).
+  std::string token;
 };
 
 // Whether Fail() appends the `retrying` / `failed` / `cancelled` event it decides on, and whether
@@ -100,6 +117,7 @@ struct FailEvents {
   bool append = false;
   std::string workflow_id;
   bool timed_out = false;
+  std::string token;  // the holder's call token ("" = none), as Completion::token
 };
 
 // A job as its holder knows it, for the holder-side calls (Start, NodeEvent, Suspend).
@@ -249,11 +267,15 @@ class RedisQueue {
   // node-completed) and, unless `run_key` is "", saves `checkpoint_json` under it.
   // `checkpoints_have_ttl`: an earlier call of this holder saved a checkpoint, so the checkpoints'
   // hash has its TTL and the script need not check it (false: checks, and sets it when missing).
+  // `token`: the holder's call token, "<epoch>:<n>" with n counting its calls for the job ("" =
+  // none). Repeat an unanswered call with the SAME token (and arguments) before making the next:
+  // a repeat of a call that took effect appends nothing and returns the first call's seq.
   absl::StatusOr<NodeEventResult> NodeEvent(const HeldJob& job,
                                             absl::Span<const std::string_view> events,
                                             std::string_view run_key,
                                             std::string_view checkpoint_json,
-                                            bool checkpoints_have_ttl = false);
+                                            bool checkpoints_have_ttl = false,
+                                            std::string_view token = "");
 
   // Parks the job until `resume_at` (durable wait) without counting an attempt. Returns 1
   // parked, 2 cancelled instead, 0 rejected (stale epoch).
@@ -268,7 +290,8 @@ class RedisQueue {
   absl::Status Delete(const std::string& id);
 
   // The holder of a cancelling job has stopped it. Returns false when rejected (stale epoch).
-  absl::StatusOr<bool> AckCancel(const JobRef& job);
+  // `token` as for NodeEvent.
+  absl::StatusOr<bool> AckCancel(const JobRef& job, std::string_view token = "");
 
   // Hands jobs back (graceful shutdown) without counting an attempt; they are ready at once.
   // One value per job: 1 released, 2 cancelled (it was cancelling), 0 rejected.
@@ -279,6 +302,14 @@ class RedisQueue {
   absl::StatusOr<HousekeepingResult> Housekeep(const std::string& owner, bool force = false);
 
   absl::StatusOr<QueueStats> Stats();
+
+  // With history_pending: the end of jobs `ids` is in the history now (written, or accepted by
+  // the outbox): takes them off the unrecorded index and starts their completion TTL. Returns how
+  // many were on it. Safe to repeat.
+  absl::StatusOr<int> MarkRecorded(absl::Span<const std::string> ids);
+  // The ids on the unrecorded index that ended at least `older_than` ago, oldest first, at most
+  // `limit`.
+  absl::StatusOr<std::vector<std::string>> Unrecorded(absl::Duration older_than, int limit);
 
   // The node-run checkpoints saved for execution `id` (run key -> checkpoint JSON).
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Checkpoints(

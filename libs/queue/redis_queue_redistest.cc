@@ -706,5 +706,154 @@ TEST(ExecutionId, IsAUuidV4AndUnique) {
   EXPECT_EQ(ids.size(), 1000u);
 }
 
+// Gap 2 of issue #10: Redis dies after a holder's script ran but before its reply arrived, and the
+// holder repeats the call. With the call's token, the repeat appends nothing and returns the
+// first reply.
+TEST_F(QueueTest, ARepeatedCallWithTheSameTokenAppendsItsEventsOnce) {
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("t")}), IsOk());
+  ClaimedJob job = q->Claim("w", 1)->jobs.at(0);
+  HeldJob held{"t", job.epoch, "wf", "ws"};
+  ASSERT_THAT(q->Start(held, R"({"type":"started"})"), IsOk());
+  const std::string ev = q->prefix() + "ev:t";
+  // Events without a checkpoint (node-started of a long node, node-failed, retrying): the
+  // checkpoint cannot tell a repeat, the token does.
+  const std::string_view started[] = {R"({"type":"node-started"})"};
+  const std::string token = absl::StrCat(job.epoch, ":1");
+  absl::StatusOr<NodeEventResult> first = q->NodeEvent(held, started, "", "", false, token);
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(first->seq, 2);
+  absl::StatusOr<NodeEventResult> again = q->NodeEvent(held, started, "", "", false, token);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->lease, LeaseState::kHeld);
+  EXPECT_EQ(again->seq, 2) << "the first call's reply";
+  EXPECT_EQ(Cmd({"LLEN", ev})->integer(), 2);
+  EXPECT_EQ(Cmd({"XLEN", q->prefix() + "feed"})->integer(), 2);
+  // The next call (a new token) appends.
+  const std::string_view failed[] = {R"({"type":"node-failed"})"};
+  const std::string token2 = absl::StrCat(job.epoch, ":2");
+  ASSERT_EQ(q->NodeEvent(held, failed, "", "", false, token2)->seq, 3);
+  ASSERT_EQ(q->NodeEvent(held, failed, "", "", false, token2)->seq, 3);
+  EXPECT_EQ(Cmd({"LLEN", ev})->integer(), 3);
+  // Without a token a repeat appends again (what the worker did before).
+  ASSERT_EQ(q->NodeEvent(held, failed, "", "")->seq, 4);
+
+  // Fail: a retry scheduled once; the repeat gets the same outcome, not "rejected", and no second
+  // `retrying` event.
+  FailEvents events{.append = true, .workflow_id = "wf", .token = absl::StrCat(job.epoch, ":3")};
+  absl::StatusOr<FailOutcome> f = q->Fail({"t", job.epoch}, R"({"message":"x"})", true, events);
+  ASSERT_THAT(f, IsOk());
+  ASSERT_EQ(f->kind, FailOutcome::Kind::kRetrying);
+  const int64_t after_fail = Cmd({"LLEN", ev})->integer();
+  absl::StatusOr<FailOutcome> f2 = q->Fail({"t", job.epoch}, R"({"message":"x"})", true, events);
+  ASSERT_THAT(f2, IsOk());
+  EXPECT_EQ(f2->kind, FailOutcome::Kind::kRetrying);
+  EXPECT_EQ(f2->delay, f->delay);
+  EXPECT_EQ(f2->attempt, f->attempt);
+  EXPECT_EQ(Cmd({"LLEN", ev})->integer(), after_fail);
+  EXPECT_EQ(q->Get("t")->state, JobState::kDelayed);
+
+  // Complete: the repeat says completed (not rejected) and appends no second `completed`.
+  clock_.Advance(absl::Minutes(1));
+  ClaimedJob second = q->Claim("w", 1)->jobs.at(0);
+  const Completion c{
+      "t", second.epoch, "wf", "ws", R"({"type":"completed"})", absl::StrCat(second.epoch, ":1")};
+  EXPECT_THAT(*q->Complete(absl::MakeConstSpan(&c, 1)), ElementsAre(CompleteOutcome::kCompleted));
+  const int64_t after_complete = Cmd({"LLEN", ev})->integer();
+  EXPECT_THAT(*q->Complete(absl::MakeConstSpan(&c, 1)), ElementsAre(CompleteOutcome::kCompleted));
+  EXPECT_EQ(Cmd({"LLEN", ev})->integer(), after_complete);
+  // Another holder's stale call is still rejected.
+  const Completion stale{"t", job.epoch, "wf", "ws", "", absl::StrCat(job.epoch, ":9")};
+  EXPECT_THAT(*q->Complete(absl::MakeConstSpan(&stale, 1)),
+              ElementsAre(CompleteOutcome::kRejected));
+}
+
+TEST_F(QueueTest, ATimeoutRepeatedWithItsTokenIsNotRejected) {
+  // The timed-out path bumps the epoch: the token is checked before the epoch.
+  auto q = MakeQueue();
+  ASSERT_THAT(q->Enqueue({Job("to")}), IsOk());
+  ClaimedJob job = q->Claim("w", 1)->jobs.at(0);
+  FailEvents events{.append = true, .workflow_id = "wf", .timed_out = true, .token = "1:1"};
+  ASSERT_EQ(q->Fail({"to", job.epoch}, "{}", false, events)->kind, FailOutcome::Kind::kTimedOut);
+  const int64_t n = Cmd({"LLEN", q->prefix() + "ev:to"})->integer();
+  EXPECT_EQ(q->Fail({"to", job.epoch}, "{}", false, events)->kind, FailOutcome::Kind::kTimedOut);
+  EXPECT_EQ(Cmd({"LLEN", q->prefix() + "ev:to"})->integer(), n);
+}
+
+// Gap 1 of issue #10: with a history, an ended job's keys get no completion TTL until its end is
+// recorded (MarkRecorded); then they expire as any finished job's.
+TEST_F(QueueTest, EndsWaitUnrecordedWithoutTtlUntilMarkedRecordedThenExpire) {
+  auto q = MakeQueue(QueueOptions{.name = "hist",
+                                  .completion_ttl = absl::Seconds(1),
+                                  .history_pending = true,
+                                  .history_grace = absl::Seconds(10)});
+  const std::string p = q->prefix();
+  ASSERT_THAT(q->Enqueue({Job("done"), Job("failed"), Job("cancelled"), Job("waiting")}), IsOk());
+  absl::StatusOr<ClaimResult> claim = q->Claim("w", 3);
+  ASSERT_THAT(claim, IsOk());
+  ASSERT_THAT(claim->jobs, SizeIs(3));
+  for (const ClaimedJob& j : claim->jobs) {
+    ASSERT_THAT(Cmd({"HSET", p + "o:" + j.id, "node-1", R"({"status":"completed"})"}), IsOk());
+    ASSERT_THAT(q->Start({j.id, j.epoch, "wf", "ws"}, R"({"type":"started"})"), IsOk());
+  }
+  ASSERT_THAT(q->Complete({JobRef{"done", claim->jobs[0].epoch}}), IsOk());
+  ASSERT_THAT(q->Fail({"failed", claim->jobs[1].epoch}, R"({"message":"no"})", false), IsOk());
+  ASSERT_EQ(*q->Cancel("cancelled"), JobState::kCancelling);
+  ASSERT_THAT(q->AckCancel({"cancelled", claim->jobs[2].epoch}), IsOk());
+  ASSERT_EQ(*q->Cancel("waiting"), JobState::kCancelled);
+  const std::vector<std::string> ended = {"done", "failed", "cancelled", "waiting"};
+  for (const std::string& id : ended) {
+    for (const std::string& key : {"j:" + id, "ev:" + id}) {
+      EXPECT_EQ(Cmd({"TTL", p + key})->integer(), -1) << key << ": no TTL while unrecorded";
+    }
+  }
+  EXPECT_EQ(Cmd({"TTL", p + "o:done"})->integer(), -1);
+  // Housekeeping's view: none is older than the grace period yet; later, all are.
+  EXPECT_THAT(*q->Unrecorded(absl::Seconds(10), 100), SizeIs(0));
+  clock_.Advance(absl::Seconds(11));
+  EXPECT_THAT(*q->Unrecorded(absl::Seconds(10), 100), SizeIs(4));
+  // Long after the completion TTL, everything is still there to read how it ended.
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(q->Get("done")->state, JobState::kCompleted);
+  EXPECT_EQ(q->Get("failed")->state, JobState::kFailed);
+  EXPECT_EQ(q->Get("cancelled")->state, JobState::kCancelled);
+  EXPECT_EQ(q->Get("waiting")->state, JobState::kCancelled);
+  // Recorded: off the index, and the keys expire after the completion TTL.
+  EXPECT_EQ(*q->MarkRecorded(ended), 4);
+  EXPECT_EQ(*q->MarkRecorded(ended), 0) << "a repeat changes nothing";
+  EXPECT_THAT(*q->Unrecorded(absl::ZeroDuration(), 100), SizeIs(0));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        for (const std::string& id : ended) {
+          if (Cmd({"EXISTS", p + "j:" + id, p + "ev:" + id, p + "o:" + id})->integer() != 0) {
+            return false;
+          }
+        }
+        return true;
+      },
+      absl::Seconds(5)));
+  // Without history_pending nothing changes: the TTL starts at the end.
+  auto plain = MakeQueue(QueueOptions{.name = "plain", .completion_ttl = absl::Seconds(60)});
+  ASSERT_THAT(plain->Enqueue({Job("x")}), IsOk());
+  ClaimedJob x = plain->Claim("w", 1)->jobs.at(0);
+  ASSERT_THAT(plain->Complete({JobRef{"x", x.epoch}}), IsOk());
+  EXPECT_GT(Cmd({"TTL", plain->prefix() + "j:x"})->integer(), 0);
+  EXPECT_EQ(Cmd({"EXISTS", plain->prefix() + "unrecorded"})->integer(), 0);
+}
+
+TEST_F(QueueTest, HousekeepingEndsWaitUnrecordedAndDeleteClearsTheEntry) {
+  auto q = MakeQueue(QueueOptions{.name = "hist-hk", .max_stalls = 0, .history_pending = true});
+  ASSERT_THAT(q->Enqueue({Job("s")}), IsOk());
+  ASSERT_THAT(q->Claim("w", 1), IsOk());
+  clock_.Advance(q->options().lease + absl::Milliseconds(1));
+  absl::StatusOr<HousekeepingResult> hk = q->Housekeep("hk", true);
+  ASSERT_THAT(hk, IsOk());
+  ASSERT_EQ(hk->stall_failed, 1);
+  EXPECT_EQ(Cmd({"TTL", q->prefix() + "j:s"})->integer(), -1);
+  EXPECT_THAT(*q->Unrecorded(absl::ZeroDuration(), 10), ElementsAre("s"));
+  ASSERT_THAT(q->Delete("s"), IsOk());
+  EXPECT_THAT(*q->Unrecorded(absl::ZeroDuration(), 10), SizeIs(0));
+}
+
 }  // namespace
 }  // namespace ndx::queue

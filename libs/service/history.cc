@@ -1,5 +1,9 @@
 #include "libs/service/history.h"
 
+#include <map>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "libs/common/log.h"
 #include "libs/store/migrations.h"
@@ -82,32 +86,117 @@ bool SaveToHistoryParsed(const nlohmann::json& p) {
   return save == settings->end() || !save->is_boolean() || save->get<bool>();
 }
 
-void RecordHousekeeping(store::ExecutionStore& store, const std::vector<std::string>& stall_failed,
-                        const std::vector<std::string>& timed_out,
-                        const std::vector<std::string>& cancelled) {
-  const absl::Time now = absl::Now();
-  auto finish = [&](const std::string& id, store::ExecutionStatus status, const char* error) {
-    const absl::Status s = store.FinishExecution({.execution_id = id,
-                                                  .epoch = store::kNoEpoch,
-                                                  .status = status,
-                                                  .error_json = error,
-                                                  .finished_at = now});
-    if (!s.ok() && s.code() != absl::StatusCode::kNotFound) {
-      log::Warn("history: could not record the end of an execution",
-                {{"execution", id}, {"error", s}});
+namespace {
+
+// Whether a store error may go away by itself (try again later) rather than being a refusal for
+// good (no row, ended otherwise, invalid).
+bool Transient(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string StringAt(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+absl::Status RecordEndFromQueue(queue::RedisQueue& queue, store::ExecutionStore& store,
+                                const std::string& id) {
+  absl::StatusOr<queue::JobInfo> job = queue.Get(id);
+  if (job.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+  if (!job.ok()) return job.status();
+  if (!queue::IsTerminal(job->state)) {
+    return absl::FailedPreconditionError(absl::StrCat("execution ", id, " has not ended"));
+  }
+  const absl::Time finished_at = job->finished.value_or(absl::Now());
+  // Node runs from the checkpoints (a holder killed between a checkpoint and its history write
+  // left the run unrecorded; upserts leave recorded runs as they are), then the end.
+  const nlohmann::json payload = nlohmann::json::parse(job->payload, nullptr, false);
+  std::map<std::string, std::pair<std::string, std::string>> nodes;  // id -> name, type
+  if (payload.is_object() && payload.contains("workflow") && payload["workflow"].is_object() &&
+      payload["workflow"].contains("nodes") && payload["workflow"]["nodes"].is_array()) {
+    for (const nlohmann::json& n : payload["workflow"]["nodes"]) {
+      if (n.is_object()) nodes[StringAt(n, "id")] = {StringAt(n, "name"), StringAt(n, "type")};
     }
-  };
-  for (const std::string& id : stall_failed) {
-    finish(
-        id, store::ExecutionStatus::kError,
-        R"json({"message":"the execution stalled too often (its workers stopped)","code":"STALLED"})json");
   }
-  for (const std::string& id : timed_out) {
-    finish(
-        id, store::ExecutionStatus::kTimeout,
-        R"json({"message":"the execution exceeded its timeout","code":"EXECUTION_TIMEOUT"})json");
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> cps = queue.Checkpoints(id);
+  if (!cps.ok()) return cps.status();
+  std::vector<store::NodeRun> runs;
+  for (const auto& [key, value] : *cps) {
+    const nlohmann::json cp = nlohmann::json::parse(value, nullptr, false);
+    if (!cp.is_object()) continue;
+    const std::string status = StringAt(cp, "status");
+    if (status != "completed" && status != "skipped") continue;
+    store::NodeRun r;
+    r.execution_id = id;
+    r.run_key = key;
+    r.node_id = key.substr(0, key.find_first_of("@#"));
+    auto it = nodes.find(r.node_id);
+    if (it != nodes.end()) std::tie(r.node_name, r.node_type) = it->second;
+    r.status = status == "completed" ? store::NodeStatus::kSuccess : store::NodeStatus::kSkipped;
+    if (cp.contains("output")) r.output_json = cp["output"].dump();
+    r.finished_at = finished_at;
+    runs.push_back(std::move(r));
   }
-  for (const std::string& id : cancelled) finish(id, store::ExecutionStatus::kCancelled, "");
+  if (!runs.empty()) {
+    const absl::Status s = store.RecordNodeRuns(runs);
+    if (Transient(s)) return s;
+  }
+  store::ExecutionStatus status = store::ExecutionStatus::kSuccess;
+  if (job->state == queue::JobState::kFailed) status = store::ExecutionStatus::kError;
+  if (job->state == queue::JobState::kTimedOut) status = store::ExecutionStatus::kTimeout;
+  if (job->state == queue::JobState::kCancelled) status = store::ExecutionStatus::kCancelled;
+  const absl::Status s = store.FinishExecution({.execution_id = id,
+                                                .epoch = store::kNoEpoch,
+                                                .status = status,
+                                                .error_json = job->error_json,
+                                                .finished_at = finished_at});
+  return Transient(s) ? s : absl::OkStatus();
+}
+
+int RecordEnds(queue::RedisQueue& queue, store::ExecutionStore& store,
+               const std::vector<std::string>& ids) {
+  std::vector<std::string> done;
+  for (const std::string& id : ids) {
+    const absl::Status s = RecordEndFromQueue(queue, store, id);
+    if (s.ok()) {
+      done.push_back(id);
+    } else {
+      log::Warn(
+          "history: could not record the end of an execution; it stays unrecorded and is "
+          "tried again",
+          {{"execution", id}, {"error", s}});
+    }
+  }
+  const absl::StatusOr<int> marked = queue.MarkRecorded(done);
+  if (!marked.ok()) {
+    log::Warn("history: recorded ends not marked (they are recorded again later)",
+              {{"error", marked.status()}});
+  }
+  return static_cast<int>(done.size());
+}
+
+int RecordUnrecorded(queue::RedisQueue& queue, store::ExecutionStore& store, int limit) {
+  absl::StatusOr<std::vector<std::string>> ids =
+      queue.Unrecorded(queue.options().history_grace, limit);
+  if (!ids.ok() || ids->empty()) return 0;
+  const int n = RecordEnds(queue, store, *ids);
+  if (n > 0) {
+    log::Info("history: recorded ends that their process had not recorded",
+              {{"queue", queue.options().name}, {"executions", n}});
+  }
+  return n;
 }
 
 }  // namespace ndx::service

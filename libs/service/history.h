@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "libs/common/pg/pg_pool.h"
 #include "libs/common/redis/redis_client.h"
+#include "libs/queue/redis_queue.h"
 #include "libs/store/outbox_store.h"
 #include "libs/store/postgres_execution_store.h"
 #include "nlohmann/json.hpp"
@@ -75,10 +76,31 @@ bool SaveToHistory(const std::string& payload_json);
 // The same for a payload already parsed.
 bool SaveToHistoryParsed(const nlohmann::json& payload);
 
-// Records executions that housekeeping ended (stalled too often, past their deadline, or cancelled
-// after their worker vanished). Failures are logged: Redis keeps the truth meanwhile.
-void RecordHousekeeping(store::ExecutionStore& store, const std::vector<std::string>& stall_failed,
-                        const std::vector<std::string>& timed_out,
-                        const std::vector<std::string>& cancelled);
+// Ends in the history from Redis. One rule for every process that finds an execution ended in
+// Redis but maybe not in the history: housekeeping (the ends it makes itself, and the ends left on
+// the queue's unrecorded index by a process that died before its history write) and ndx-queue's
+// reconciliation of RUNNING rows.
+
+// Records the end of execution `id` from what `queue` holds: its checkpointed node runs (upserts)
+// and its end (status from the job's terminal state, error from its last error, finished time),
+// written without a lease epoch (the store's terminal states are final: a repeat is OK, a
+// different end already recorded is left as is). OK too when there is nothing to record (the job
+// is gone from Redis, or the history has no row: saveExecutionToDatabase false).
+// FAILED_PRECONDITION when the job has not ended; the store's transient errors otherwise (try
+// again later).
+absl::Status RecordEndFromQueue(queue::RedisQueue& queue, store::ExecutionStore& store,
+                                const std::string& id);
+
+// RecordEndFromQueue for each of `ids`, then MarkRecorded (which starts their keys' completion
+// TTL) for those done. Failures are logged and the ids stay on the unrecorded index, where
+// RecordUnrecorded finds them again. Returns how many were recorded.
+int RecordEnds(queue::RedisQueue& queue, store::ExecutionStore& store,
+               const std::vector<std::string>& ids);
+
+// Housekeeping's part: RecordEnds for the executions that have been on the queue's unrecorded
+// index longer than its history_grace (their holder died before its history write, or the write
+// failed), up to `limit`. Call it when this process won the housekeeping lease (Housekeep().ran),
+// so that one process per interval does it.
+int RecordUnrecorded(queue::RedisQueue& queue, store::ExecutionStore& store, int limit = 200);
 
 }  // namespace ndx::service

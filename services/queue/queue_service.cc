@@ -278,6 +278,9 @@ absl::StatusOr<RedisQueue*> QueueServiceImpl::QueueFor(const std::string& reques
   }
   QueueOptions o = options_.queue;
   o.name = name;
+  // With a history, ends wait on the unrecorded index (keys without TTL) until the history has
+  // them (see QueueOptions::history_pending).
+  if (options_.store != nullptr) o.history_pending = true;
   absl::MutexLock lock(&mu_);
   auto& slot = queues_[name];
   if (slot == nullptr) slot = std::make_unique<RedisQueue>(pool_, std::move(o), clock_);
@@ -528,15 +531,8 @@ absl::Status QueueServiceImpl::Cancel(const v1::CancelExecutionRequest& request,
   NDX_ASSIGN_OR_RETURN(auto found, Find(request.execution_id(), request.workspace_id()));
   NDX_ASSIGN_OR_RETURN(JobState state, found.first->Cancel(request.execution_id()));
   if (state == JobState::kCancelled && options_.store != nullptr) {
-    const absl::Status s =
-        options_.store->FinishExecution({.execution_id = request.execution_id(),
-                                         .epoch = store::kNoEpoch,
-                                         .status = store::ExecutionStatus::kCancelled,
-                                         .finished_at = clock_.Now()});
-    if (!s.ok() && s.code() != absl::StatusCode::kNotFound) {
-      log::Warn("history: cancel not recorded",
-                {{"execution", request.execution_id()}, {"error", s}});
-    }
+    // Logs a failure; the end then stays on the unrecorded index for housekeeping.
+    service::RecordEnds(*found.first, *options_.store, {request.execution_id()});
   }
   log::Info("execution cancel requested",
             {{"execution", request.execution_id()}, {"reason", request.reason()}});
@@ -682,9 +678,12 @@ void QueueServiceImpl::Housekeep(const std::string& owner) {
   }
   for (RedisQueue* q : queues) {
     absl::StatusOr<HousekeepingResult> r = q->Housekeep(owner);
-    if (r.ok() && options_.store != nullptr) {
-      service::RecordHousekeeping(*options_.store, r->stall_failed_ids, r->timed_out_ids,
-                                  r->cancelled_ids);
+    if (r.ok() && r->ran && options_.store != nullptr) {
+      std::vector<std::string> ended = r->stall_failed_ids;
+      ended.insert(ended.end(), r->timed_out_ids.begin(), r->timed_out_ids.end());
+      ended.insert(ended.end(), r->cancelled_ids.begin(), r->cancelled_ids.end());
+      if (!ended.empty()) service::RecordEnds(*q, *options_.store, ended);
+      service::RecordUnrecorded(*q, *options_.store);
     }
     if (r.ok() && options_.metrics != nullptr) {
       options_.metrics->Housekept(q->options().name, r->requeued, r->stall_failed, r->timed_out);
@@ -712,51 +711,15 @@ void QueueServiceImpl::ReconcileHistory() {
       if (row.queue.empty()) continue;
       absl::StatusOr<RedisQueue*> queue = QueueFor(row.queue);
       if (!queue.ok()) continue;
+      // The same rule as housekeeping's (service::RecordEndFromQueue); a job still running, or
+      // gone from Redis, is left (FAILED_PRECONDITION / nothing to record).
       absl::StatusOr<JobInfo> job = (*queue)->Get(row.id);
       if (!job.ok() || !IsTerminal(job->state)) continue;
-      // Node runs from the checkpoints (upserts), then the end.
-      const Json payload = Json::parse(job->payload, nullptr, false);
-      std::map<std::string, std::pair<std::string, std::string>> nodes;  // id -> name, type
-      if (payload.is_object() && payload.contains("workflow") &&
-          payload["workflow"].contains("nodes") && payload["workflow"]["nodes"].is_array()) {
-        for (const Json& n : payload["workflow"]["nodes"]) {
-          nodes[StringOr(n, "id")] = {StringOr(n, "name"), StringOr(n, "type")};
-        }
+      const absl::Status s = service::RecordEndFromQueue(**queue, *options_.store, row.id);
+      if (s.ok()) {
+        (void)(*queue)->MarkRecorded({row.id});
+        log::Info("history reconciled", {{"execution", row.id}});
       }
-      absl::StatusOr<std::vector<std::pair<std::string, std::string>>> cps =
-          (*queue)->Checkpoints(row.id);
-      std::vector<store::NodeRun> runs;
-      if (cps.ok()) {
-        for (const auto& [key, value] : *cps) {
-          const Json cp = Json::parse(value, nullptr, false);
-          if (!cp.is_object()) continue;
-          const std::string status = cp.value("status", "");
-          if (status != "completed" && status != "skipped") continue;
-          store::NodeRun r;
-          r.execution_id = row.id;
-          r.run_key = key;
-          r.node_id = key.substr(0, key.find_first_of("@#"));
-          auto it = nodes.find(r.node_id);
-          if (it != nodes.end()) std::tie(r.node_name, r.node_type) = it->second;
-          r.status =
-              status == "completed" ? store::NodeStatus::kSuccess : store::NodeStatus::kSkipped;
-          if (cp.contains("output")) r.output_json = cp["output"].dump();
-          r.finished_at = job->finished.value_or(clock_.Now());
-          runs.push_back(std::move(r));
-        }
-      }
-      if (!runs.empty()) (void)options_.store->RecordNodeRuns(runs);
-      store::ExecutionStatus status = store::ExecutionStatus::kSuccess;
-      if (job->state == JobState::kFailed) status = store::ExecutionStatus::kError;
-      if (job->state == JobState::kTimedOut) status = store::ExecutionStatus::kTimeout;
-      if (job->state == JobState::kCancelled) status = store::ExecutionStatus::kCancelled;
-      const absl::Status s =
-          options_.store->FinishExecution({.execution_id = row.id,
-                                           .epoch = store::kNoEpoch,
-                                           .status = status,
-                                           .error_json = job->error_json,
-                                           .finished_at = job->finished.value_or(clock_.Now())});
-      if (s.ok()) log::Info("history reconciled", {{"execution", row.id}});
     }
     if (rows->next_page_token.empty()) return;
     q.page_token = rows->next_page_token;

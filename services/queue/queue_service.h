@@ -93,8 +93,10 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
   // Updates the queue gauges (depth by state, oldest waiting age) of every known queue.
   void RefreshGauges();
   // Brings the history up to date for executions that ended in Redis but are still RUNNING in
-  // PostgreSQL (their worker died between its last Redis write and its history write): records
-  // their checkpointed node runs and their end. Called periodically; any process may run it.
+  // PostgreSQL: records their checkpointed node runs and their end (service::RecordEndFromQueue).
+  // Since ends wait on the queue's unrecorded index until recorded (housekeeping records those its
+  // process did not), this is a safety net for ends made without that index (a process without a
+  // history, or an older version). Called periodically; any process may run it.
   void ReconcileHistory();
 
   // The domain operations behind the RPCs (also used by tests and the in-process direct mode).

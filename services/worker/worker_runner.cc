@@ -50,6 +50,14 @@ absl::Status PersistHistory(Fn fn, absl::Duration budget) {
       .status();
 }
 
+// The queue's options for a worker: with a history, the ends it makes wait on the queue's
+// unrecorded index until their history write was accepted (QueueOptions::history_pending).
+queue::QueueOptions QueueOptionsOf(const WorkerOptions& options) {
+  queue::QueueOptions q = options.queue;
+  if (options.store != nullptr) q.history_pending = true;
+  return q;
+}
+
 std::string StrOr(const Json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
@@ -67,6 +75,11 @@ struct WorkerRunner::Run {
   std::atomic<bool> lease_lost{false};
   std::atomic<bool> user_cancelled{false};
   std::atomic<bool> shutting_down{false};
+  // Counts this holder's script calls for the job: each call's token is "<epoch>:<n>", and a call
+  // repeated because its reply was lost keeps its token, so the script applies it once
+  // (lua/node_event.lua).
+  std::atomic<int64_t> calls{0};
+  std::string NextToken() { return absl::StrCat(held.epoch, ":", ++calls); }
   absl::Mutex mu;
   std::string current_node_id ABSL_GUARDED_BY(mu);
   std::string current_node_name ABSL_GUARDED_BY(mu);
@@ -78,6 +91,9 @@ struct WorkerRunner::Run {
   std::string pending_started ABSL_GUARDED_BY(report_mu);  // "" = none
   absl::Time pending_since ABSL_GUARDED_BY(report_mu);
   bool checkpoint_saved ABSL_GUARDED_BY(report_mu) = false;  // the checkpoints' hash has its TTL
+  // The token of the lease keeper's lone node-started call (FlushLongStarted) when it got no reply
+  // (it may or may not have been applied): the next report repeats that call, same token, first.
+  std::string unanswered_token ABSL_GUARDED_BY(report_mu);
 };
 
 namespace {
@@ -103,24 +119,41 @@ absl::Status ApplyLease(WorkerRunner::Run& run, queue::LeaseState lease) {
 absl::Status Report(queue::RedisQueue& queue, WorkerRunner::Run& run, std::string_view event,
                     std::string_view key, std::string_view checkpoint, absl::Duration budget) {
   absl::MutexLock lock(&run.report_mu);
+  auto stop = [&run](const absl::Status& s) {
+    run.token.Cancel(
+        absl::AbortedError(absl::StrCat("stopped: progress could not be saved: ", s.message())));
+    run.lease_lost = true;
+    return s;
+  };
+  if (!run.unanswered_token.empty()) {
+    // The lease keeper's node-started call got no reply: repeat it as it was (its token makes a
+    // repeat of an applied call append nothing), so that it is neither lost nor sent twice.
+    const std::string_view started = run.pending_started;
+    absl::StatusOr<queue::NodeEventResult> r = Persist(
+        [&] {
+          return queue.NodeEvent(run.held, absl::MakeConstSpan(&started, 1), "", "", false,
+                                 run.unanswered_token);
+        },
+        budget, &run.token);
+    run.unanswered_token.clear();
+    run.pending_started.clear();
+    if (!r.ok()) return stop(r.status());
+    NDX_RETURN_IF_ERROR(ApplyLease(run, r->lease));
+  }
   std::string_view events[2];
   size_t n = 0;
   if (!run.pending_started.empty()) events[n++] = run.pending_started;
   if (!event.empty()) events[n++] = event;
   if (n == 0 && key.empty()) return absl::OkStatus();
+  const std::string call_token = run.NextToken();  // the same for every repeat below
   absl::StatusOr<queue::NodeEventResult> r = Persist(
       [&] {
         return queue.NodeEvent(run.held, absl::MakeConstSpan(events, n), key, checkpoint,
-                               run.checkpoint_saved);
+                               run.checkpoint_saved, call_token);
       },
       budget, &run.token);
   run.pending_started.clear();  // sent, or the run stops here and sends nothing more
-  if (!r.ok()) {
-    run.token.Cancel(absl::AbortedError(
-        absl::StrCat("stopped: progress could not be saved: ", r.status().message())));
-    run.lease_lost = true;
-    return r.status();
-  }
+  if (!r.ok()) return stop(r.status());
   if (!key.empty() && r->lease != queue::LeaseState::kLost) run.checkpoint_saved = true;
   return ApplyLease(run, r->lease);
 }
@@ -133,10 +166,18 @@ void FlushLongStarted(queue::RedisQueue& queue, WorkerRunner::Run& run, absl::Du
   if (!run.report_mu.TryLock()) return;  // the slot is reporting right now
   if (!run.pending_started.empty() && !run.lease_lost && absl::Now() - run.pending_since >= after) {
     const std::string_view event = run.pending_started;
+    // A call that got no reply before is repeated with its token (see Run::unanswered_token).
+    const std::string call_token =
+        run.unanswered_token.empty() ? run.NextToken() : run.unanswered_token;
     absl::StatusOr<queue::NodeEventResult> r =
-        queue.NodeEvent(run.held, absl::MakeConstSpan(&event, 1), "", "");
+        queue.NodeEvent(run.held, absl::MakeConstSpan(&event, 1), "", "", false, call_token);
     // A lost lease or a cancel is acted on by the renewal that follows in the same round.
-    if (r.ok()) run.pending_started.clear();
+    if (r.ok()) {
+      run.pending_started.clear();
+      run.unanswered_token.clear();
+    } else {
+      run.unanswered_token = call_token;
+    }
   }
   run.report_mu.Unlock();
 }
@@ -281,7 +322,7 @@ WorkerRunner::WorkerRunner(redis::RedisPool& pool, redis::RedisOptions blocking,
       options_(std::move(options)),
       clock_(clock),
       scripts_(blocking_options_, clock),
-      queue_(pool, options_.queue, clock, &scripts_),
+      queue_(pool, QueueOptionsOf(options_), clock, &scripts_),
       engine_(options_.engine) {
   engine::RegisterBuiltinNodes(registry_);
   absl::MutexLock lock(&mu_);
@@ -505,9 +546,12 @@ void WorkerRunner::HousekeepLoop() {
       }
     }
     absl::StatusOr<queue::HousekeepingResult> r = queue_.Housekeep(options_.worker_id);
-    if (r.ok() && options_.store != nullptr) {
-      service::RecordHousekeeping(*options_.store, r->stall_failed_ids, r->timed_out_ids,
-                                  r->cancelled_ids);
+    if (r.ok() && r->ran && options_.store != nullptr) {
+      std::vector<std::string> ended = r->stall_failed_ids;
+      ended.insert(ended.end(), r->timed_out_ids.begin(), r->timed_out_ids.end());
+      ended.insert(ended.end(), r->cancelled_ids.begin(), r->cancelled_ids.end());
+      if (!ended.empty()) service::RecordEnds(queue_, *options_.store, ended);
+      service::RecordUnrecorded(queue_, *options_.store);
     }
     if (r.ok() && r->requeued + r->stall_failed + r->timed_out > 0) {
       log::Info("housekeeping", {{"requeued_stalled", r->requeued},
@@ -530,15 +574,25 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
   }
   const queue::FailEvents fail_events{.append = true, .workflow_id = run->held.workflow_id};
   const absl::Duration persist = options_.queue.lease;
+  // An end this worker made in Redis, recorded from Redis (service::RecordEndFromQueue) on the
+  // rare paths that have no history write of their own (a permanent failure before the run, a
+  // cancel found at start, a cancel that won a hand-back or a durable wait). A failure leaves it
+  // on the unrecorded index for housekeeping.
+  auto record_from_redis = [&] {
+    if (options_.store != nullptr) service::RecordEnds(queue_, *options_.store, {job.id});
+  };
   auto fail_permanently = [&](const absl::Status& error) {
     const Json err = {{"message", std::string(error.message())},
                       {"code", absl::StatusCodeToString(error.code())},
                       {"transient", false}};
-    (void)Persist(
+    queue::FailEvents events = fail_events;
+    events.token = run->NextToken();
+    absl::StatusOr<queue::FailOutcome> r = Persist(
         [&] {
-          return queue_.Fail({job.id, job.epoch}, err.dump(), false, fail_events);
+          return queue_.Fail({job.id, job.epoch}, err.dump(), false, events);
         },
         persist);
+    if (r.ok() && r->kind != queue::FailOutcome::Kind::kRejected) record_from_redis();
     absl::MutexLock lock(&mu_);
     counters_.failed++;
   };
@@ -572,7 +626,13 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
     return forget();
   }
   if (start->lease == queue::LeaseState::kCancelling) {
-    (void)Persist([&] { return queue_.AckCancel({job.id, job.epoch}); }, persist);
+    const std::string token = run->NextToken();
+    absl::StatusOr<bool> acked = Persist(
+        [&] {
+          return queue_.AckCancel({job.id, job.epoch}, token);
+        },
+        persist);
+    if (acked.ok() && *acked) record_from_redis();
     return forget();
   }
 
@@ -623,19 +683,36 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
     if (!s.ok())
       log::Warn("history: resumed runs not recorded", {{"execution", job.id}, {"error", s}});
   }
+  // After an end in Redis: the history's end write, then (once it was accepted: written, or
+  // queued in the outbox) the queue is told, which starts the completion TTL of the execution's
+  // keys. Until then the end waits on the queue's unrecorded index, where housekeeping finds it
+  // if this worker dies or the write fails (QueueOptions::history_pending).
   auto finish_history = [&](store::ExecutionStatus status, const std::string& error) {
-    if (history == nullptr) return;
-    const absl::Time finished_at = clock_.Now();
-    const absl::Status s = PersistHistory(
-        [&] {
-          return history->FinishExecution({.execution_id = job.id,
-                                           .epoch = job.epoch,
-                                           .status = status,
-                                           .error_json = error,
-                                           .finished_at = finished_at});
-        },
-        persist);
-    if (!s.ok()) log::Warn("history: end not recorded", {{"execution", job.id}, {"error", s}});
+    if (history != nullptr) {
+      const absl::Time finished_at = clock_.Now();
+      const absl::Status s = PersistHistory(
+          [&] {
+            return history->FinishExecution({.execution_id = job.id,
+                                             .epoch = job.epoch,
+                                             .status = status,
+                                             .error_json = error,
+                                             .finished_at = finished_at});
+          },
+          persist);
+      if (!s.ok() && !absl::IsFailedPrecondition(s)) {
+        log::Warn("history: end not recorded yet (housekeeping records it)",
+                  {{"execution", job.id}, {"error", s}});
+        return;
+      }
+    }
+    if (!queue_.options().history_pending) return;
+    const std::string id = job.id;
+    absl::StatusOr<int> marked =
+        Persist([&] { return queue_.MarkRecorded(absl::MakeConstSpan(&id, 1)); }, persist);
+    if (!marked.ok()) {
+      log::Debug("history: end recorded but not marked (housekeeping marks it)",
+                 {{"execution", job.id}, {"error", marked.status()}});
+    }
   };
 
   engine::RunRequest request;
@@ -678,8 +755,12 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
                          .workflow_id = run->held.workflow_id,
                          .timestamp = absl::Now()};
       done.data = {{"duration", absl::ToInt64Milliseconds(clock_.Now() - run->started_at)}};
-      const queue::Completion c{job.id, job.epoch, run->held.workflow_id, run->held.workspace,
-                                events::ToJson(done)};
+      const queue::Completion c{job.id,
+                                job.epoch,
+                                run->held.workflow_id,
+                                run->held.workspace,
+                                events::ToJson(done),
+                                run->NextToken()};
       absl::StatusOr<std::vector<queue::CompleteOutcome>> r =
           Persist([&] { return queue_.Complete(absl::MakeConstSpan(&c, 1)); }, persist);
       if (r.ok() && (*r)[0] == queue::CompleteOutcome::kCancelled) outcome = "cancelled";
@@ -701,8 +782,10 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
                {"code", absl::StatusCodeToString(result.error.code())}};
       }
       err["transient"] = result.transient;
-      absl::StatusOr<queue::FailOutcome> r = Persist(
-          [&] { return queue_.Fail(ref, err.dump(), result.transient, fail_events); }, persist);
+      queue::FailEvents events = fail_events;
+      events.token = run->NextToken();
+      absl::StatusOr<queue::FailOutcome> r =
+          Persist([&] { return queue_.Fail(ref, err.dump(), result.transient, events); }, persist);
       outcome = r.ok() && r->kind == queue::FailOutcome::Kind::kRetrying ? "retrying" : "failed";
       if (r.ok() && r->kind == queue::FailOutcome::Kind::kFailed) {
         finish_history(store::ExecutionStatus::kError, err.dump());
@@ -724,6 +807,7 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
                   {"nodeId", result.failed_node_id}};
       queue::FailEvents events = fail_events;
       events.timed_out = true;
+      events.token = run->NextToken();
       absl::StatusOr<queue::FailOutcome> r =
           Persist([&] { return queue_.Fail(ref, err.dump(), false, events); }, persist);
       if (r.ok() && r->kind == queue::FailOutcome::Kind::kTimedOut) {
@@ -734,10 +818,13 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
       counters_.failed++;
       break;
     }
-    case engine::RunOutcome::kSuspended:
-      (void)Persist([&] { return queue_.Suspend(run->held, result.resume_at); }, persist);
+    case engine::RunOutcome::kSuspended: {
+      absl::StatusOr<int> r =
+          Persist([&] { return queue_.Suspend(run->held, result.resume_at); }, persist);
+      if (r.ok() && *r == 2) record_from_redis();  // a cancel won
       outcome = "suspended";
       break;
+    }
     case engine::RunOutcome::kCancelled:
     case engine::RunOutcome::kStopped:
       if (run->lease_lost) {
@@ -745,10 +832,13 @@ void WorkerRunner::Execute(const queue::ClaimedJob& job, engine::JsSandbox* js) 
         break;
       }
       if (run->shutting_down && !run->user_cancelled) {
-        (void)Persist([&] { return queue_.Release(absl::MakeConstSpan(&ref, 1)); }, persist);
+        absl::StatusOr<std::vector<int>> r =
+            Persist([&] { return queue_.Release(absl::MakeConstSpan(&ref, 1)); }, persist);
+        if (r.ok() && (*r)[0] == 2) record_from_redis();  // a cancel won
         outcome = "released";
       } else if (run->user_cancelled) {
-        absl::StatusOr<bool> acked = Persist([&] { return queue_.AckCancel(ref); }, persist);
+        const std::string token = run->NextToken();
+        absl::StatusOr<bool> acked = Persist([&] { return queue_.AckCancel(ref, token); }, persist);
         if (acked.ok() && *acked) finish_history(store::ExecutionStatus::kCancelled, "");
         outcome = "cancelled";
       }

@@ -3,6 +3,15 @@
 // shutdown.
 #include "services/worker/worker_runner.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
@@ -11,6 +20,7 @@
 #include "libs/engine/js/js_sandbox.h"
 #include "libs/events/event_json.h"
 #include "libs/events/event_log.h"
+#include "libs/store/in_memory_execution_store.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/workflows/loopback_server.h"
@@ -53,6 +63,101 @@ Json Edge(const std::string& from, const std::string& to, const std::string& out
           {"targetInput", "main"}};
 }
 
+// A TCP proxy in front of Redis that can lose one reply: the next request containing `marker` is
+// passed on to Redis (which runs it), and then the client's connection is closed before the reply
+// gets back, as when Redis is killed after running a script but before answering.
+class ReplyDroppingProxy {
+ public:
+  explicit ReplyDroppingProxy(int redis_port) : redis_port_(redis_port) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listener_, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+    socklen_t len = sizeof(a);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(listener_, 64);
+    accept_thread_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~ReplyDroppingProxy() {
+    stop_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    accept_thread_.join();
+    for (std::thread& t : pumps_) t.join();
+  }
+  int port() const { return port_; }
+  void DropReplyTo(const std::string& marker) {
+    absl::MutexLock lock(&mu_);
+    marker_ = marker;
+  }
+  int dropped() const { return dropped_.load(); }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      const int client = ::accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      absl::MutexLock lock(&mu_);
+      pumps_.emplace_back([this, client] { Pump(client); });
+    }
+  }
+  void Pump(int client) {
+    const int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(redis_port_));
+    if (::connect(upstream, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+      ::close(client);
+      ::close(upstream);
+      return;
+    }
+    char buf[1 << 16];
+    pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
+    while (!stop_) {
+      if (::poll(fds, 2, 100) <= 0) continue;
+      if (fds[0].revents != 0) {
+        const ssize_t n = ::read(client, buf, sizeof(buf));
+        if (n <= 0) break;
+        (void)::write(upstream, buf, n);
+        bool drop = false;
+        {
+          absl::MutexLock lock(&mu_);
+          if (!marker_.empty() &&
+              std::string_view(buf, n).find(marker_) != std::string_view::npos) {
+            marker_.clear();
+            drop = true;
+          }
+        }
+        if (drop) {
+          absl::SleepFor(absl::Milliseconds(100));  // Redis runs the script
+          ++dropped_;
+          break;  // ... and its reply never arrives
+        }
+      }
+      if (fds[1].revents != 0) {
+        const ssize_t n = ::read(upstream, buf, sizeof(buf));
+        if (n <= 0) break;
+        (void)::write(client, buf, n);
+      }
+    }
+    ::close(client);
+    ::close(upstream);
+  }
+
+  const int redis_port_;
+  int listener_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> dropped_{0};
+  absl::Mutex mu_;
+  std::string marker_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> pumps_ ABSL_GUARDED_BY(mu_);
+  std::thread accept_thread_;
+};
+
 class WorkerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -73,16 +178,22 @@ class WorkerTest : public ::testing::Test {
   queue::QueueOptions QOptions() {
     return queue::QueueOptions{.lease = absl::Seconds(2),
                                .housekeeping_interval = absl::Milliseconds(100),
-                               .default_backoff = absl::Milliseconds(100)};
+                               .default_backoff = absl::Milliseconds(100),
+                               .history_grace = absl::Milliseconds(500)};
   }
 
-  void StartRunner(int slots = 2, absl::Duration inline_wait = absl::Seconds(1)) {
+  // `scripts_via` (optional): where the runner's script calls go (another port of Redis).
+  void StartRunner(int slots = 2, absl::Duration inline_wait = absl::Seconds(1),
+                   store::ExecutionStore* history = nullptr, int scripts_via = 0) {
     WorkerOptions o;
     o.worker_id = "w-test";
     o.slots = slots;
     o.queue = QOptions();
     o.engine.max_inline_wait = inline_wait;
-    runner_ = std::make_unique<WorkerRunner>(*pool_, options_, o, common::RealClock());
+    o.store = history;
+    redis::RedisOptions blocking = options_;
+    if (scripts_via != 0) blocking.port = scripts_via;
+    runner_ = std::make_unique<WorkerRunner>(*pool_, blocking, o, common::RealClock());
     runner_->Start();
   }
 
@@ -159,6 +270,81 @@ TEST_F(WorkerTest, RunsAWorkflowWithCheckpointsAndOrderedEvents) {
   absl::StatusOr<redis::RedisReply> c = Cmd({"HGET", "ndx:{default}:o:" + id, "c"});
   EXPECT_THAT(c->str(), HasSubstr("\"y\":\"manual!\""));
   EXPECT_EQ(runner_->Snapshot().processed, 1);
+}
+
+// Issue #10 gap 1 at the worker: its end write is accepted -> the execution's keys get their TTL;
+// refused (the history is down past the worker's retry budget) -> the end waits on the unrecorded
+// index, keys without TTL, until housekeeping records it once the history answers again.
+TEST_F(WorkerTest, AnEndTheHistoryRefusedIsRecordedByHousekeepingLater) {
+  store::InMemoryExecutionStore history;
+  StartRunner(2, absl::Seconds(1), &history);
+  const std::string payload =
+      Payload({Node("t", "manual-trigger"), Node("n", "noop")}, {Edge("t", "n")});
+  auto create = [&](const std::string& id) {
+    ASSERT_THAT(history.CreateExecution({.id = id,
+                                         .workflow_id = "wf-1",
+                                         .workspace_id = "ws-1",
+                                         .workflow_snapshot_json = "{}",
+                                         .queue = "default",
+                                         .created_at = absl::Now()}),
+                IsOk());
+  };
+  auto status = [&](const std::string& id) {
+    absl::StatusOr<store::ExecutionRecord> r = history.GetExecution(id, "", {});
+    return r.ok() ? r->status : store::ExecutionStatus::kRunning;
+  };
+  auto ttl = [&](const std::string& id) {
+    return Cmd({"TTL", "ndx:{default}:j:" + id})->integer();
+  };
+  auto unrecorded = [&](const std::string& id) {
+    return !Cmd({"ZSCORE", "ndx:{default}:unrecorded", id})->is_nil();
+  };
+
+  // The normal path.
+  const std::string ok_id = queue::NewExecutionId();
+  create(ok_id);
+  queue::RedisQueue q(*pool_, QOptions(), common::RealClock());
+  ASSERT_THAT(q.Enqueue({queue::NewJob{.id = ok_id, .payload = payload, .workspace = "ws-1"}}),
+              IsOk());
+  ASSERT_TRUE(WaitState(ok_id, queue::JobState::kCompleted));
+  ASSERT_TRUE(WaitUntil([&] { return ttl(ok_id) > 0; }, absl::Seconds(10)));
+  EXPECT_EQ(status(ok_id), store::ExecutionStatus::kSuccess);
+  EXPECT_FALSE(unrecorded(ok_id));
+
+  // The history refuses every write for longer than the worker retries them.
+  const std::string id = queue::NewExecutionId();
+  create(id);
+  history.FailNextWrites(absl::UnavailableError("postgres down"), 1000000);
+  ASSERT_THAT(q.Enqueue({queue::NewJob{.id = id, .payload = payload, .workspace = "ws-1"}}),
+              IsOk());
+  ASSERT_TRUE(WaitState(id, queue::JobState::kCompleted));
+  absl::SleepFor(QOptions().lease + absl::Seconds(1));  // the worker's retry budget is spent
+  EXPECT_EQ(status(id), store::ExecutionStatus::kRunning);
+  EXPECT_TRUE(unrecorded(id));
+  EXPECT_EQ(ttl(id), -1) << "no TTL while the end is not recorded";
+  // The history answers again: housekeeping records the end from Redis, then the TTL starts.
+  history.FailNextWrites(absl::OkStatus(), 0);
+  ASSERT_TRUE(
+      WaitUntil([&] { return status(id) == store::ExecutionStatus::kSuccess; }, absl::Seconds(10)));
+  ASSERT_TRUE(WaitUntil([&] { return ttl(id) > 0; }, absl::Seconds(10)));
+  EXPECT_FALSE(unrecorded(id));
+}
+
+// Issue #10 gap 2 at the worker: Redis runs the script that appends a node's node-started and
+// node-failed, and the reply is lost; the worker repeats the call (same token) and the log has
+// each event once.
+TEST_F(WorkerTest, AReportWhoseReplyWasLostIsNotAppendedTwice) {
+  ReplyDroppingProxy proxy(redis_->port());
+  proxy.DropReplyTo(R"("type":"node-failed")");
+  StartRunner(1, absl::Seconds(1), nullptr, proxy.port());
+  const std::string id = Enqueue(Payload(
+      {Node("t", "manual-trigger"), Node("c", "code", {{"code", "throw new Error('bad data');"}})},
+      {Edge("t", "c")}));
+  ASSERT_TRUE(WaitState(id, queue::JobState::kFailed));
+  runner_.reset();  // before the proxy goes
+  EXPECT_EQ(proxy.dropped(), 1);
+  EXPECT_THAT(EventTypes(id), ElementsAre("started", "node-started:t", "node-completed:t",
+                                          "node-started:c", "node-failed:c", "failed"));
 }
 
 TEST_F(WorkerTest, APermanentNodeErrorFailsAtOnceNamingTheNode) {

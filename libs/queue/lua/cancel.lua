@@ -1,6 +1,6 @@
 -- Cancels a job in any state.
 -- KEYS[1]: queue prefix
--- ARGV: now_ms, completion_ttl_s, id
+-- ARGV: now_ms, completion_ttl_s, id, unrecorded (0|1, see finish())
 -- Appends the `cancelled` event when the execution ends here.
 -- Returns the state after the call: 'x' cancelled (it was waiting or delayed, or was cancelled
 -- already), 'k' cancelling (it is running: its worker is told through the cancel channel and by
@@ -11,6 +11,7 @@ local p = KEYS[1]
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 local id = ARGV[3]
+local unrecorded = ARGV[4] == '1'
 local jk = job_key(p, id)
 local v = redis.call('HMGET', jk, 'st', 'o')
 local st = v[1]
@@ -19,12 +20,12 @@ if st == 'w' then
   redis.call('ZREM', p .. 'wait', id)
   redis.call('HINCRBY', p .. 'bands', (parse_opts(v[2])), -1)
   queue_event(p, id, 'cancelled', now, ttl, nil, nil)
-  finish(p, id, 'x', 'cancelled', now, ttl, nil)
+  finish(p, id, 'x', 'cancelled', now, ttl, nil, unrecorded)
   return 'x'
 elseif st == 'd' then
   redis.call('ZREM', p .. 'delayed', id)
   queue_event(p, id, 'cancelled', now, ttl, nil, nil)
-  finish(p, id, 'x', 'cancelled', now, ttl, nil)
+  finish(p, id, 'x', 'cancelled', now, ttl, nil, unrecorded)
   return 'x'
 elseif st == 'a' then
   redis.call('HSET', jk, 'st', 'k')

@@ -19,6 +19,10 @@
 --   <p>idem:<key>    STRING request id -> execution id (idempotent enqueue), TTL = state TTL
 --   <p>wake          LIST   at most one element: a wake-up for consumers blocked in BLPOP
 --   <p>hk            STRING housekeeping lease (one process per interval does it)
+--   <p>unrecorded    ZSET   ended jobs whose end is not yet in the history (PostgreSQL or its
+--                           outbox); score = finished ms. Their keys have no TTL until the end is
+--                           recorded (recorded.lua starts it), so housekeeping can always read how
+--                           they ended (libs/service/history.h, RecordUnrecorded)
 --   <p>o:<id>        HASH   node-run checkpoints of the execution (written by the worker)
 --   <p>ev:<id>       per-execution event log (written by the worker)
 --   channel <p>cancel       PUBLISH <id> when an active job is asked to cancel
@@ -64,8 +68,11 @@ local function promote_due(p, now, limit)
 end
 
 -- Ends a job in a terminal state: st, ft, its index, and every key of the execution expires
--- after the completion TTL.
-local function finish(p, id, state, index, now, ttl, err)
+-- after the completion TTL. With `unrecorded` (the caller keeps a history), the keys get no TTL
+-- yet: the job joins <p>unrecorded, and the TTL starts once its end is in the history
+-- (recorded.lua). Otherwise a holder killed before its history write, with PostgreSQL down for
+-- longer than the completion TTL, left the row RUNNING with nothing in Redis to finish it from.
+local function finish(p, id, state, index, now, ttl, err, unrecorded)
   local jk = job_key(p, id)
   redis.call('ZREM', p .. 'active', id)
   redis.call('ZREM', p .. 'deadlines', id)
@@ -76,6 +83,13 @@ local function finish(p, id, state, index, now, ttl, err)
   end
   redis.call('HDEL', jk, 'ls', 'dl')
   redis.call('ZADD', p .. index, now, id)
+  if unrecorded then
+    redis.call('ZADD', p .. 'unrecorded', now, id)
+    redis.call('PERSIST', jk)
+    redis.call('PERSIST', p .. 'o:' .. id)
+    redis.call('PERSIST', p .. 'ev:' .. id)
+    return
+  end
   redis.call('EXPIRE', jk, ttl)
   redis.call('EXPIRE', p .. 'o:' .. id, ttl)
   redis.call('EXPIRE', p .. 'ev:' .. id, ttl)

@@ -19,5 +19,6 @@ if not index[st] then
                            'before deleting it')
 end
 redis.call('ZREM', p .. index[st], id)
+redis.call('ZREM', p .. 'unrecorded', id)
 redis.call('DEL', jk, p .. 'o:' .. id, p .. 'ev:' .. id)
 return 1

@@ -5,7 +5,8 @@
 -- timed out even when the worker holding them never answers (its epoch is bumped, so none of its
 -- writes are accepted any more, and it is told through the cancel channel).
 -- KEYS[1]: queue prefix
--- ARGV: now_ms, owner, interval_ms, max_stalls, completion_ttl_s, keep_count, batch, force (0|1)
+-- ARGV: now_ms, owner, interval_ms, max_stalls, completion_ttl_s, keep_count, batch, force (0|1),
+--       unrecorded (0|1: the ends it makes still have to be written to the history; see finish())
 -- Returns {ran (0|1), promoted, requeued, stall_failed, timed_out, cancelled, stall_failed_ids,
 --          timed_out_ids, cancelled_ids}
 local p = KEYS[1]
@@ -15,6 +16,7 @@ local max_stalls = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 local keep = tonumber(ARGV[6])
 local batch = tonumber(ARGV[7])
+local unrecorded = ARGV[9] == '1'
 if ARGV[8] ~= '1' then
   if not redis.call('SET', p .. 'hk', ARGV[2], 'NX', 'PX', interval) then
     return {0, 0, 0, 0, 0, 0, {}, {}, {}}
@@ -33,7 +35,7 @@ for _, id in ipairs(expired) do
     -- the hash expired: nothing to recover
   elseif v[1] == 'k' then
     queue_event(p, id, 'cancelled', now, ttl, nil, nil)
-    finish(p, id, 'x', 'cancelled', now, ttl, nil)
+    finish(p, id, 'x', 'cancelled', now, ttl, nil, unrecorded)
     cancelled = cancelled + 1
     cancelled_ids[#cancelled_ids + 1] = id
   else
@@ -43,7 +45,7 @@ for _, id in ipairs(expired) do
       local err = json_error('stalled ' .. sc .. ' times: the worker running it (last ' ..
         (v[3] or '?') .. ') stopped renewing its lease; the limit is ' .. max_stalls, 'STALLED')
       queue_event(p, id, 'failed', now, ttl, err, nil)
-      finish(p, id, 'f', 'failed', now, ttl, err)
+      finish(p, id, 'f', 'failed', now, ttl, err, unrecorded)
       stall_failed = stall_failed + 1
       failed_ids[#failed_ids + 1] = id
     else
@@ -63,7 +65,7 @@ for _, id in ipairs(late) do
     redis.call('HINCRBY', jk, 'ep', 1)
     local err = json_error('execution exceeded its timeout of ' .. to .. ' ms', 'EXECUTION_TIMEOUT')
     queue_event(p, id, 'failed', now, ttl, err, 'TIMED_OUT')
-    finish(p, id, 't', 'timedout', now, ttl, err)
+    finish(p, id, 't', 'timedout', now, ttl, err, unrecorded)
     redis.call('PUBLISH', p .. 'cancel', id)
     timed_out = timed_out + 1
     timed_out_ids[#timed_out_ids + 1] = id
