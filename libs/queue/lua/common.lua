@@ -12,8 +12,9 @@
 --   <p>seq           STRING counter for the FIFO part of wait scores
 --   <p>bands         HASH   priority -> number of waiting jobs (for the oldest-waiting age)
 --   <p>delayed       ZSET   jobs due later (scheduled start, retry backoff); score = due ms
---   <p>active        ZSET   claimed jobs; score = lease expiry ms
---   <p>deadlines     ZSET   claimed jobs; score = job deadline ms
+--   <p>active        ZSET   claimed jobs; score = the earlier of the lease expiry (ls) and the
+--                           deadline (dl), so one index serves stalled recovery and timeouts
+--   <p>deadlines     ZSET   legacy (older versions' claims: job deadline ms); housekeeping drains it
 --   <p>completed, <p>failed, <p>timedout, <p>cancelled
 --                    ZSET   finished jobs; score = finished ms (trimmed by age and count)
 --   <p>idem:<key>    STRING request id -> execution id (idempotent enqueue), TTL = state TTL
@@ -64,17 +65,18 @@ local function promote_due(p, now, limit)
 end
 
 -- Ends a job in a terminal state: st, ft, its index, and every key of the execution expires
--- after the completion TTL.
+-- after the completion TTL. `now` and `ttl` may be numbers or strings (strings save Redis the
+-- formatting of a number per command).
 local function finish(p, id, state, index, now, ttl, err)
   local jk = job_key(p, id)
   redis.call('ZREM', p .. 'active', id)
-  redis.call('ZREM', p .. 'deadlines', id)
   if err then
     redis.call('HSET', jk, 'st', state, 'ft', now, 'err', err)
   else
     redis.call('HSET', jk, 'st', state, 'ft', now)
   end
-  redis.call('HDEL', jk, 'ls', 'dl')
+  -- ls and dl stay (no HDEL per job): they mean nothing once the job is not held, and Get
+  -- reports them only for a held job.
   redis.call('ZADD', p .. index, now, id)
   redis.call('EXPIRE', jk, ttl)
   redis.call('EXPIRE', p .. 'o:' .. id, ttl)

@@ -16,7 +16,8 @@ for i = 4, #ARGV, 5 do
   local v = redis.call('HMGET', job_key(p, id), 'ep', 'st')
   if v[1] == epoch and v[2] == 'a' then
     if ev ~= '' then append_event(p, id, wf, ws, ev, ttl) end
-    finish(p, id, 'c', 'completed', now, ttl, nil)
+    -- ARGV's strings, not numbers: Redis would format a number for each command that gets one.
+    finish(p, id, 'c', 'completed', ARGV[1], ARGV[2], nil)
     out[#out + 1] = 1
     any = true
   elseif v[1] == epoch and v[2] == 'k' then
