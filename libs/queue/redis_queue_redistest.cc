@@ -1,6 +1,7 @@
 // RedisQueue against a real redis-server: every transition and the races between them.
 #include "libs/queue/redis_queue.h"
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -99,6 +100,33 @@ TEST_F(QueueTest, EnqueueClaimCompleteRoundTrip) {
   EXPECT_EQ(info->attempts, 1);
   EXPECT_EQ(info->worker, "w1");
   EXPECT_TRUE(info->finished.has_value());
+}
+
+// Claim and Complete send one ZADD / ZREM per batch, in chunks of 1000 arguments: batches larger
+// than a chunk move every job.
+TEST_F(QueueTest, LargeBatchesClaimAndCompleteEveryJob) {
+  auto q = MakeQueue();
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < 1203; ++i) jobs.push_back(Job(absl::StrCat("b", i)));
+  ASSERT_THAT(q->Enqueue(jobs), IsOk());
+  std::vector<JobRef> held;
+  for (int round = 0; round < 2; ++round) {
+    absl::StatusOr<ClaimResult> claim = q->Claim("w", 1000);
+    ASSERT_THAT(claim, IsOk());
+    for (const ClaimedJob& j : claim->jobs) held.push_back(JobRef{j.id, j.epoch});
+  }
+  ASSERT_THAT(held, SizeIs(1203));
+  EXPECT_EQ(q->Stats()->active, 1203);
+  EXPECT_EQ(Cmd({"ZSCORE", q->prefix() + "active", "b1202"})->str(),
+            absl::StrCat(absl::ToUnixMillis(clock_.Now() + q->options().lease)));
+  absl::StatusOr<std::vector<CompleteOutcome>> done = q->Complete(absl::MakeConstSpan(held));
+  ASSERT_THAT(done, IsOk());
+  EXPECT_EQ(std::count(done->begin(), done->end(), CompleteOutcome::kCompleted), 1203);
+  absl::StatusOr<QueueStats> s = q->Stats();
+  EXPECT_EQ(s->active, 0);
+  EXPECT_EQ(s->completed, 1203);
+  EXPECT_EQ(q->Get("b0")->state, JobState::kCompleted);
+  EXPECT_EQ(q->Get("b1202")->state, JobState::kCompleted);
 }
 
 TEST_F(QueueTest, LowerPriorityNumberFirstAndFifoWithinAPriority) {

@@ -16,6 +16,7 @@ local jobs = {}
 local lease_until = tostring(now + lease)
 local deadline_of = {}
 local band_delta = {}
+local held = {} -- score, id, ...: one ZADD to active for the batch
 local popped = redis.call('ZPOPMIN', p .. 'wait', max_n)
 for i = 1, #popped, 2 do
   local id = popped[i]
@@ -51,7 +52,8 @@ for i = 1, #popped, 2 do
     else
       redis.call('HSET', jk, 'ep', ep_s, 'at', at_s, 'st', 'a', 'wk', worker, 'ls', lease_until)
     end
-    redis.call('ZADD', p .. 'active', score, id)
+    held[#held + 1] = score
+    held[#held + 1] = id
     redis.call('EXPIRE', jk, ARGV[5])
     jobs[#jobs + 1] = id
     jobs[#jobs + 1] = epoch
@@ -67,6 +69,7 @@ for i = 1, #popped, 2 do
   end
   band_delta[pr] = (band_delta[pr] or 0) - 1
 end
+if #held > 0 then bulk('ZADD', p .. 'active', held, 2) end
 for pr, delta in pairs(band_delta) do redis.call('HINCRBY', p .. 'bands', pr, delta) end
 if #popped > 0 and redis.call('ZCARD', p .. 'wait') > 0 then wake(p) end
 local nxt = redis.call('ZRANGE', p .. 'delayed', 0, 0, 'WITHSCORES')

@@ -31,6 +31,16 @@ local FIFO_SPAN = 1099511627776 -- 2^40
 
 local function job_key(p, id) return p .. 'j:' .. id end
 
+-- One command for many members (`cmd key args...`, args a flat table): a command per job costs
+-- Redis a command lookup, a key lookup and the Lua call itself. Sent in chunks of at most 1000
+-- arguments (`step` = arguments per member, so that a chunk never splits one).
+local function bulk(cmd, key, args, step)
+  local chunk = 1000 - 1000 % step
+  for i = 1, #args, chunk do
+    redis.call(cmd, key, unpack(args, i, math.min(i + chunk - 1, #args)))
+  end
+end
+
 -- Unpacks the "o" field.
 local function parse_opts(o)
   local pr, ma, bo, to, ct, ws = string.match(o, '^(%S+) (%S+) (%S+) (%S+) (%S+) ?(.*)$')
@@ -67,9 +77,15 @@ end
 -- Ends a job in a terminal state: st, ft, its index, and every key of the execution expires
 -- after the completion TTL. `now` and `ttl` may be numbers or strings (strings save Redis the
 -- formatting of a number per command).
-local function finish(p, id, state, index, now, ttl, err)
+-- With `batched` (a table), the job's id is appended to it instead of the ZREM from active and
+-- the ZADD to the index: the caller sends those for all its jobs at once (bulk).
+local function finish(p, id, state, index, now, ttl, err, batched)
   local jk = job_key(p, id)
-  redis.call('ZREM', p .. 'active', id)
+  if batched then
+    batched[#batched + 1] = id
+  else
+    redis.call('ZREM', p .. 'active', id)
+  end
   if err then
     redis.call('HSET', jk, 'st', state, 'ft', now, 'err', err)
   else
@@ -77,7 +93,7 @@ local function finish(p, id, state, index, now, ttl, err)
   end
   -- ls and dl stay (no HDEL per job): they mean nothing once the job is not held, and Get
   -- reports them only for a held job.
-  redis.call('ZADD', p .. index, now, id)
+  if not batched then redis.call('ZADD', p .. index, now, id) end
   redis.call('EXPIRE', jk, ttl)
   redis.call('EXPIRE', p .. 'o:' .. id, ttl)
   redis.call('EXPIRE', p .. 'ev:' .. id, ttl)
