@@ -577,8 +577,12 @@ absl::StatusOr<JobInfo> RedisQueue::Get(const std::string& id) {
   if (v[4]) (void)absl::SimpleAtoi(*v[4], &info.stall_count);
   if (v[5]) info.worker = *v[5];
   info.ready_since = OptionalMs(v[6]);
-  info.lease_expiry = OptionalMs(v[7]);
-  info.deadline = OptionalMs(v[8]);
+  // The end of a job leaves ls and dl in its hash (one command less per job): they describe the
+  // hold, so they are reported only while the job is held.
+  if (info.state == JobState::kActive || info.state == JobState::kCancelling) {
+    info.lease_expiry = OptionalMs(v[7]);
+    info.deadline = OptionalMs(v[8]);
+  }
   info.finished = OptionalMs(v[9]);
   if (v[10]) info.error_json = *v[10];
   if (v[11]) info.retry_of = *v[11];

@@ -188,6 +188,7 @@ struct JobInfo {
   std::string workspace;
   std::string worker;
   absl::Time created;
+  // lease_expiry and deadline: only while the job is held (active or cancelling).
   std::optional<absl::Time> ready_since, lease_expiry, deadline, finished;
   std::string error_json;  // last error, {"message", "code", ...}
   std::string retry_of;

@@ -1,6 +1,7 @@
 // RedisQueue against a real redis-server: every transition and the races between them.
 #include "libs/queue/redis_queue.h"
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -99,6 +100,33 @@ TEST_F(QueueTest, EnqueueClaimCompleteRoundTrip) {
   EXPECT_EQ(info->attempts, 1);
   EXPECT_EQ(info->worker, "w1");
   EXPECT_TRUE(info->finished.has_value());
+}
+
+// Claim and Complete send one ZADD / ZREM per batch, in chunks of 1000 arguments: batches larger
+// than a chunk move every job.
+TEST_F(QueueTest, LargeBatchesClaimAndCompleteEveryJob) {
+  auto q = MakeQueue();
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < 1203; ++i) jobs.push_back(Job(absl::StrCat("b", i)));
+  ASSERT_THAT(q->Enqueue(jobs), IsOk());
+  std::vector<JobRef> held;
+  for (int round = 0; round < 2; ++round) {
+    absl::StatusOr<ClaimResult> claim = q->Claim("w", 1000);
+    ASSERT_THAT(claim, IsOk());
+    for (const ClaimedJob& j : claim->jobs) held.push_back(JobRef{j.id, j.epoch});
+  }
+  ASSERT_THAT(held, SizeIs(1203));
+  EXPECT_EQ(q->Stats()->active, 1203);
+  EXPECT_EQ(Cmd({"ZSCORE", q->prefix() + "active", "b1202"})->str(),
+            absl::StrCat(absl::ToUnixMillis(clock_.Now() + q->options().lease)));
+  absl::StatusOr<std::vector<CompleteOutcome>> done = q->Complete(absl::MakeConstSpan(held));
+  ASSERT_THAT(done, IsOk());
+  EXPECT_EQ(std::count(done->begin(), done->end(), CompleteOutcome::kCompleted), 1203);
+  absl::StatusOr<QueueStats> s = q->Stats();
+  EXPECT_EQ(s->active, 0);
+  EXPECT_EQ(s->completed, 1203);
+  EXPECT_EQ(q->Get("b0")->state, JobState::kCompleted);
+  EXPECT_EQ(q->Get("b1202")->state, JobState::kCompleted);
 }
 
 TEST_F(QueueTest, LowerPriorityNumberFirstAndFifoWithinAPriority) {
@@ -371,6 +399,162 @@ TEST_F(QueueTest, DeadlineTimesOutAWedgedHolder) {
   EXPECT_THAT(*q->Renew({JobRef{"slow", held.epoch}}), ElementsAre(LeaseState::kLost));
   EXPECT_THAT(*q->Complete({JobRef{"slow", held.epoch}}), ElementsAre(CompleteOutcome::kRejected));
   EXPECT_EQ(q->Stats()->timed_out, 1);
+}
+
+// The active index holds the earlier of the lease expiry and the deadline: a deadline shorter
+// than the lease times the job out on time, without waiting for the lease.
+TEST_F(QueueTest, ADeadlineEarlierThanTheLeaseTimesOutOnTime) {
+  auto q = MakeQueue(QueueOptions{.lease = absl::Seconds(5)});
+  NewJob j = Job("quick");
+  j.timeout = absl::Seconds(2);
+  ASSERT_THAT(q->Enqueue({j}), IsOk());
+  ClaimedJob held = q->Claim("w", 1)->jobs.at(0);
+  absl::StatusOr<JobInfo> info = q->Get("quick");
+  ASSERT_THAT(info, IsOk());
+  EXPECT_EQ(info->lease_expiry, clock_.Now() + absl::Seconds(5));
+  EXPECT_EQ(info->deadline, clock_.Now() + absl::Seconds(2));
+  clock_.Advance(absl::Seconds(2) - absl::Milliseconds(1));
+  absl::StatusOr<HousekeepingResult> hk = q->Housekeep("hk", true);
+  ASSERT_THAT(hk, IsOk());
+  EXPECT_EQ(hk->timed_out, 0);
+  EXPECT_EQ(hk->requeued, 0);
+  clock_.Advance(absl::Milliseconds(1));
+  hk = q->Housekeep("hk", true);
+  ASSERT_THAT(hk, IsOk());
+  EXPECT_EQ(hk->timed_out, 1);
+  EXPECT_EQ(hk->requeued, 0);
+  EXPECT_THAT(hk->timed_out_ids, ElementsAre("quick"));
+  info = q->Get("quick");
+  EXPECT_EQ(info->state, JobState::kTimedOut);
+  EXPECT_EQ(info->stall_count, 0);
+  // A finished job reports no lease and no deadline (its hash keeps them, unread).
+  EXPECT_EQ(info->lease_expiry, std::nullopt);
+  EXPECT_EQ(info->deadline, std::nullopt);
+  EXPECT_THAT(*q->Renew({JobRef{"quick", held.epoch}}), ElementsAre(LeaseState::kLost));
+  EXPECT_EQ(Cmd({"ZCARD", q->prefix() + "active"})->integer(), 0);
+  EXPECT_EQ(q->Housekeep("hk", true)->timed_out, 0) << "timed out once";
+}
+
+// Renew moves the lease but never the job's due time past its deadline.
+TEST_F(QueueTest, RenewNeverExtendsPastTheDeadline) {
+  auto q = MakeQueue(QueueOptions{.lease = absl::Seconds(5)});
+  NewJob j = Job("j");
+  j.timeout = absl::Seconds(7);
+  ASSERT_THAT(q->Enqueue({j}), IsOk());
+  const absl::Time claimed_at = clock_.Now();
+  ClaimedJob held = q->Claim("w", 1)->jobs.at(0);
+  const std::string active = q->prefix() + "active";
+  EXPECT_EQ(Cmd({"ZSCORE", active, "j"})->str(),
+            absl::StrCat(absl::ToUnixMillis(claimed_at + absl::Seconds(5))));
+  clock_.Advance(absl::Seconds(4));
+  ASSERT_THAT(*q->Renew({JobRef{"j", held.epoch}}), ElementsAre(LeaseState::kHeld));
+  // The lease runs to 9 s, the deadline is at 7 s: the job is due at 7 s.
+  absl::StatusOr<JobInfo> info = q->Get("j");
+  EXPECT_EQ(info->lease_expiry, claimed_at + absl::Seconds(9));
+  EXPECT_EQ(info->deadline, claimed_at + absl::Seconds(7));
+  EXPECT_EQ(Cmd({"ZSCORE", active, "j"})->str(),
+            absl::StrCat(absl::ToUnixMillis(claimed_at + absl::Seconds(7))));
+  clock_.Advance(absl::Seconds(3) - absl::Milliseconds(1));
+  ASSERT_THAT(*q->Renew({JobRef{"j", held.epoch}}), ElementsAre(LeaseState::kHeld));
+  EXPECT_EQ(q->Housekeep("hk", true)->timed_out, 0);
+  clock_.Advance(absl::Milliseconds(1));
+  absl::StatusOr<HousekeepingResult> hk = q->Housekeep("hk", true);
+  EXPECT_EQ(hk->timed_out, 1);
+  EXPECT_EQ(hk->requeued, 0);
+  EXPECT_EQ(q->Get("j")->state, JobState::kTimedOut);
+}
+
+// One index, two causes: a holder that stops renewing is stalled (back to wait, another attempt),
+// a holder that renews past the deadline is timed out; when both are due at once the lapsed lease
+// wins (as when each had its own index and stalled recovery ran first).
+TEST_F(QueueTest, StalledAndTimedOutAreToldApart) {
+  auto q = MakeQueue(QueueOptions{.lease = absl::Seconds(5)});
+  NewJob silent = Job("silent"), alive = Job("alive"), both = Job("both");
+  silent.timeout = absl::Seconds(8);
+  alive.timeout = absl::Seconds(8);
+  both.timeout = absl::Seconds(5);
+  ASSERT_THAT(q->Enqueue({silent, alive, both}), IsOk());
+  absl::StatusOr<ClaimResult> claim = q->Claim("w", 3);
+  ASSERT_THAT(claim, IsOk());
+  ASSERT_THAT(claim->jobs, SizeIs(3));
+  const ClaimedJob& alive_job = claim->jobs[1];
+  ASSERT_EQ(alive_job.id, "alive");
+  clock_.Advance(absl::Seconds(4));
+  ASSERT_THAT(*q->Renew({JobRef{"alive", alive_job.epoch}}), ElementsAre(LeaseState::kHeld));
+  clock_.Advance(absl::Seconds(1));  // 5 s: silent's and both's leases lapse; both's deadline too
+  absl::StatusOr<HousekeepingResult> hk = q->Housekeep("hk", true);
+  ASSERT_THAT(hk, IsOk());
+  EXPECT_EQ(hk->requeued, 2);
+  EXPECT_EQ(hk->timed_out, 0);
+  EXPECT_EQ(q->Get("silent")->state, JobState::kWaiting);
+  EXPECT_EQ(q->Get("silent")->stall_count, 1);
+  EXPECT_EQ(q->Get("both")->state, JobState::kWaiting);
+  EXPECT_EQ(q->Get("silent")->deadline, std::nullopt);
+  EXPECT_EQ(q->Get("alive")->state, JobState::kActive);
+  clock_.Advance(absl::Seconds(3));  // 8 s: alive's deadline, its lease runs to 9 s
+  ASSERT_THAT(*q->Renew({JobRef{"alive", alive_job.epoch}}), ElementsAre(LeaseState::kHeld));
+  hk = q->Housekeep("hk", true);
+  ASSERT_THAT(hk, IsOk());
+  EXPECT_EQ(hk->timed_out, 1);
+  EXPECT_EQ(hk->requeued, 0);
+  EXPECT_THAT(hk->timed_out_ids, ElementsAre("alive"));
+  EXPECT_EQ(q->Get("alive")->stall_count, 0);
+  // The requeued jobs get a fresh deadline with their next claim.
+  absl::StatusOr<ClaimResult> again = q->Claim("w2", 2);
+  ASSERT_THAT(again->jobs, SizeIs(2));
+  EXPECT_EQ(q->Get("silent")->deadline, clock_.Now() + absl::Seconds(8));
+}
+
+// A cancelling job whose deadline passes before its lease lapses is timed out; one whose lease
+// lapses first becomes cancelled (as before the indexes were merged).
+TEST_F(QueueTest, CancellingJobsEndTimedOutOrCancelled) {
+  auto q = MakeQueue(QueueOptions{.lease = absl::Seconds(5)});
+  NewJob a = Job("short"), b = Job("silent");
+  a.timeout = absl::Seconds(3);
+  b.timeout = absl::Seconds(30);
+  ASSERT_THAT(q->Enqueue({a, b}), IsOk());
+  ASSERT_THAT(q->Claim("w", 2)->jobs, SizeIs(2));
+  ASSERT_EQ(*q->Cancel("short"), JobState::kCancelling);
+  ASSERT_EQ(*q->Cancel("silent"), JobState::kCancelling);
+  clock_.Advance(absl::Seconds(3));
+  absl::StatusOr<HousekeepingResult> hk = q->Housekeep("hk", true);
+  EXPECT_EQ(hk->timed_out, 1);
+  EXPECT_EQ(hk->cancelled, 0);
+  EXPECT_EQ(q->Get("short")->state, JobState::kTimedOut);
+  clock_.Advance(absl::Seconds(2));
+  hk = q->Housekeep("hk", true);
+  EXPECT_EQ(hk->cancelled, 1);
+  EXPECT_EQ(hk->timed_out, 0);
+  EXPECT_EQ(q->Get("silent")->state, JobState::kCancelled);
+}
+
+// After an upgrade, jobs claimed by an older version have an entry in the old `deadlines` index
+// and an active score that only follows the lease: housekeeping still times them out at their
+// deadline, and the old index empties.
+TEST_F(QueueTest, LegacyDeadlinesIndexIsHonouredAndDrained) {
+  auto q = MakeQueue(QueueOptions{.lease = absl::Seconds(5)});
+  NewJob j = Job("old");
+  j.timeout = absl::Seconds(6);
+  ASSERT_THAT(q->Enqueue({j, Job("done")}), IsOk());
+  absl::StatusOr<ClaimResult> claim = q->Claim("w", 2);
+  ASSERT_THAT(claim->jobs, SizeIs(2));
+  const std::string deadline = absl::StrCat(absl::ToUnixMillis(clock_.Now() + absl::Seconds(6)));
+  // What the older claim.lua and renew.lua left: a deadlines entry, a lease-only active score far
+  // away (renewed), and an entry of a job that has ended since.
+  ASSERT_THAT(Cmd({"ZADD", q->prefix() + "deadlines", deadline, "old", deadline, "done"}), IsOk());
+  const std::string renewed = absl::StrCat(absl::ToUnixMillis(clock_.Now() + absl::Seconds(60)));
+  ASSERT_THAT(Cmd({"ZADD", q->prefix() + "active", "XX", renewed, "old"}), IsOk());
+  ASSERT_THAT(Cmd({"HSET", q->prefix() + "j:old", "ls", renewed}), IsOk());
+  ASSERT_THAT(*q->Complete({JobRef{"done", claim->jobs[1].epoch}}),
+              ElementsAre(CompleteOutcome::kCompleted));
+  clock_.Advance(absl::Seconds(6) - absl::Milliseconds(1));
+  EXPECT_EQ(q->Housekeep("hk", true)->timed_out, 0);
+  clock_.Advance(absl::Milliseconds(1));
+  absl::StatusOr<HousekeepingResult> hk = q->Housekeep("hk", true);
+  EXPECT_EQ(hk->timed_out, 1);
+  EXPECT_EQ(q->Get("old")->state, JobState::kTimedOut);
+  EXPECT_EQ(q->Get("done")->state, JobState::kCompleted);
+  EXPECT_EQ(Cmd({"EXISTS", q->prefix() + "deadlines"})->integer(), 0);
 }
 
 TEST_F(QueueTest, StalledJobIsBackWithinLeaseTtlAndFailsPastTheStallLimit) {

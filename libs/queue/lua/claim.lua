@@ -16,6 +16,7 @@ local jobs = {}
 local lease_until = tostring(now + lease)
 local deadline_of = {}
 local band_delta = {}
+local held = {} -- score, id, ...: one ZADD to active for the batch
 local popped = redis.call('ZPOPMIN', p .. 'wait', max_n)
 for i = 1, #popped, 2 do
   local id = popped[i]
@@ -25,21 +26,34 @@ for i = 1, #popped, 2 do
   if v[1] and v[2] then
     local ma, bo, to
     pr, ma, bo, to = parse_opts(v[2])
-    local epoch = (tonumber(v[4]) or 0) + 1
-    local attempt = (tonumber(v[5]) or 0) + 1
+    -- A first claim (the common case) writes constant strings: no number formatting per job.
+    local epoch, attempt, ep_s, at_s = 1, 1, '1', '1'
+    if v[4] then
+      epoch = tonumber(v[4]) + 1
+      ep_s = epoch
+    end
+    if v[5] then
+      attempt = tonumber(v[5]) + 1
+      at_s = attempt
+    end
+    -- One index for both clocks: the active score is the earlier of the lease expiry and the
+    -- deadline, so housekeeping finds a lapsed lease and a passed deadline with one range read
+    -- (it tells them apart from ls and dl in the hash).
+    local score = lease_until
     if to > 0 then
       local dl = deadline_of[to]
       if not dl then
         dl = tostring(now + to)
         deadline_of[to] = dl
       end
-      redis.call('HSET', jk, 'ep', epoch, 'at', attempt, 'st', 'a', 'wk', worker, 'ls', lease_until,
+      if to < lease then score = dl end
+      redis.call('HSET', jk, 'ep', ep_s, 'at', at_s, 'st', 'a', 'wk', worker, 'ls', lease_until,
                  'dl', dl)
-      redis.call('ZADD', p .. 'deadlines', dl, id)
     else
-      redis.call('HSET', jk, 'ep', epoch, 'at', attempt, 'st', 'a', 'wk', worker, 'ls', lease_until)
+      redis.call('HSET', jk, 'ep', ep_s, 'at', at_s, 'st', 'a', 'wk', worker, 'ls', lease_until)
     end
-    redis.call('ZADD', p .. 'active', lease_until, id)
+    held[#held + 1] = score
+    held[#held + 1] = id
     redis.call('EXPIRE', jk, ARGV[5])
     jobs[#jobs + 1] = id
     jobs[#jobs + 1] = epoch
@@ -55,6 +69,7 @@ for i = 1, #popped, 2 do
   end
   band_delta[pr] = (band_delta[pr] or 0) - 1
 end
+if #held > 0 then bulk('ZADD', p .. 'active', held, 2) end
 for pr, delta in pairs(band_delta) do redis.call('HINCRBY', p .. 'bands', pr, delta) end
 if #popped > 0 and redis.call('ZCARD', p .. 'wait') > 0 then wake(p) end
 local nxt = redis.call('ZRANGE', p .. 'delayed', 0, 0, 'WITHSCORES')

@@ -12,8 +12,9 @@
 --   <p>seq           STRING counter for the FIFO part of wait scores
 --   <p>bands         HASH   priority -> number of waiting jobs (for the oldest-waiting age)
 --   <p>delayed       ZSET   jobs due later (scheduled start, retry backoff); score = due ms
---   <p>active        ZSET   claimed jobs; score = lease expiry ms
---   <p>deadlines     ZSET   claimed jobs; score = job deadline ms
+--   <p>active        ZSET   claimed jobs; score = the earlier of the lease expiry (ls) and the
+--                           deadline (dl), so one index serves stalled recovery and timeouts
+--   <p>deadlines     ZSET   legacy (older versions' claims: job deadline ms); housekeeping drains it
 --   <p>completed, <p>failed, <p>timedout, <p>cancelled
 --                    ZSET   finished jobs; score = finished ms (trimmed by age and count)
 --   <p>idem:<key>    STRING request id -> execution id (idempotent enqueue), TTL = state TTL
@@ -33,6 +34,16 @@
 local FIFO_SPAN = 1099511627776 -- 2^40
 
 local function job_key(p, id) return p .. 'j:' .. id end
+
+-- One command for many members (`cmd key args...`, args a flat table): a command per job costs
+-- Redis a command lookup, a key lookup and the Lua call itself. Sent in chunks of at most 1000
+-- arguments (`step` = arguments per member, so that a chunk never splits one).
+local function bulk(cmd, key, args, step)
+  local chunk = 1000 - 1000 % step
+  for i = 1, #args, chunk do
+    redis.call(cmd, key, unpack(args, i, math.min(i + chunk - 1, #args)))
+  end
+end
 
 -- Unpacks the "o" field.
 local function parse_opts(o)
@@ -68,21 +79,29 @@ local function promote_due(p, now, limit)
 end
 
 -- Ends a job in a terminal state: st, ft, its index, and every key of the execution expires
--- after the completion TTL. With `unrecorded` (the caller keeps a history), the keys get no TTL
--- yet: the job joins <p>unrecorded, and the TTL starts once its end is in the history
--- (recorded.lua). Otherwise a holder killed before its history write, with PostgreSQL down for
--- longer than the completion TTL, left the row RUNNING with nothing in Redis to finish it from.
-local function finish(p, id, state, index, now, ttl, err, unrecorded)
+-- after the completion TTL. `now` and `ttl` may be numbers or strings (strings save Redis the
+-- formatting of a number per command).
+-- With `unrecorded` (the caller keeps a history), the keys get no TTL yet: the job joins
+-- <p>unrecorded, and the TTL starts once its end is in the history (recorded.lua). Otherwise a
+-- holder killed before its history write, with PostgreSQL down for longer than the completion
+-- TTL, left the row RUNNING with nothing in Redis to finish it from.
+-- With `batched` (a table), the job's id is appended to it instead of the ZREM from active and
+-- the ZADD to the index: the caller sends those for all its jobs at once (bulk).
+local function finish(p, id, state, index, now, ttl, err, unrecorded, batched)
   local jk = job_key(p, id)
-  redis.call('ZREM', p .. 'active', id)
-  redis.call('ZREM', p .. 'deadlines', id)
+  if batched then
+    batched[#batched + 1] = id
+  else
+    redis.call('ZREM', p .. 'active', id)
+  end
   if err then
     redis.call('HSET', jk, 'st', state, 'ft', now, 'err', err)
   else
     redis.call('HSET', jk, 'st', state, 'ft', now)
   end
-  redis.call('HDEL', jk, 'ls', 'dl')
-  redis.call('ZADD', p .. index, now, id)
+  -- ls and dl stay (no HDEL per job): they mean nothing once the job is not held, and Get
+  -- reports them only for a held job.
+  if not batched then redis.call('ZADD', p .. index, now, id) end
   if unrecorded then
     redis.call('ZADD', p .. 'unrecorded', now, id)
     redis.call('PERSIST', jk)

@@ -14,7 +14,7 @@ local ttl = tonumber(ARGV[2])
 local keep = tonumber(ARGV[3])
 local unrecorded = ARGV[4] == '1'
 local out = {}
-local any = false
+local done = {}
 for i = 5, #ARGV, 6 do
   local id, epoch, wf, ws, ev = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local token = ARGV[i + 5]
@@ -23,10 +23,10 @@ for i = 5, #ARGV, 6 do
     out[#out + 1] = tonumber(v[4])
   elseif v[1] == epoch and v[2] == 'a' then
     if ev ~= '' then append_event(p, id, wf, ws, ev, ttl) end
-    finish(p, id, 'c', 'completed', now, ttl, nil, unrecorded)
+    -- ARGV's strings, not numbers: Redis would format a number for each command that gets one.
+    finish(p, id, 'c', 'completed', ARGV[1], ARGV[2], nil, unrecorded, done)
     if token ~= '' then redis.call('HSET', job_key(p, id), 'tk', token, 'tr', 1) end
     out[#out + 1] = 1
-    any = true
   elseif v[1] == epoch and v[2] == 'k' then
     if ev ~= '' then queue_event(p, id, 'cancelled', now, ttl, nil, nil) end
     finish(p, id, 'x', 'cancelled', now, ttl, nil, unrecorded)
@@ -36,5 +36,15 @@ for i = 5, #ARGV, 6 do
     out[#out + 1] = 0
   end
 end
-if any then trim(p, 'completed', now, ttl, keep) end
+if #done > 0 then
+  -- The completed jobs leave active and enter completed with one command each for the batch.
+  bulk('ZREM', p .. 'active', done, 1)
+  local scored = {}
+  for i, id in ipairs(done) do
+    scored[2 * i - 1] = ARGV[1]
+    scored[2 * i] = id
+  end
+  bulk('ZADD', p .. 'completed', scored, 2)
+  trim(p, 'completed', now, ttl, keep)
+end
 return out

@@ -62,7 +62,6 @@ end
 if transient and attempt < ma then
   local delay = math.floor(bo * (2 ^ (attempt - 1)) * (1 - jitter))
   redis.call('ZREM', p .. 'active', id)
-  redis.call('ZREM', p .. 'deadlines', id)
   redis.call('HSET', jk, 'st', 'd', 'err', err)
   redis.call('HDEL', jk, 'ls', 'dl')
   if events then

@@ -25,20 +25,37 @@ end
 local promoted = promote_due(p, now, batch)
 local requeued, stall_failed, timed_out, cancelled = 0, 0, 0, 0
 local failed_ids, timed_out_ids, cancelled_ids = {}, {}, {}
-local expired = redis.call('ZRANGEBYSCORE', p .. 'active', '-inf', now, 'LIMIT', 0, batch)
+-- Entries of the `deadlines` index that an older version's claims wrote (before deadlines were
+-- folded into active scores): each due one moves its deadline into the job's active score (LT:
+-- only ever earlier; XX: only while the job is still active) and leaves the old index, so that
+-- the loop below times it out and the old index empties itself after an upgrade.
+local legacy = redis.call('ZRANGEBYSCORE', p .. 'deadlines', '-inf', ARGV[1], 'WITHSCORES',
+                          'LIMIT', 0, batch)
+for i = 1, #legacy, 2 do
+  redis.call('ZADD', p .. 'active', 'XX', 'LT', legacy[i + 1], legacy[i])
+  redis.call('ZREM', p .. 'deadlines', legacy[i])
+end
+-- An active score is the earlier of the lease expiry (ls) and the deadline (dl): every job due
+-- here has a lapsed lease, a passed deadline, or both. A lapsed lease is handled first (stalled:
+-- back to wait, or failed past the stall limit; a cancelling job becomes cancelled), as when the
+-- two had indexes of their own; a passed deadline with a live holder times the job out.
+local expired = redis.call('ZRANGEBYSCORE', p .. 'active', '-inf', ARGV[1], 'LIMIT', 0, batch)
 for _, id in ipairs(expired) do
   local jk = job_key(p, id)
-  local v = redis.call('HMGET', jk, 'st', 'o', 'wk')
-  redis.call('ZREM', p .. 'active', id)
-  redis.call('ZREM', p .. 'deadlines', id)
-  if not v[1] then
-    -- the hash expired: nothing to recover
-  elseif v[1] == 'k' then
+  local v = redis.call('HMGET', jk, 'st', 'o', 'wk', 'ls', 'dl')
+  local held = v[1] == 'a' or v[1] == 'k'
+  local ls, dl = tonumber(v[4]), tonumber(v[5])
+  local lapsed = not ls or ls <= now
+  if not held then
+    -- the hash expired (nothing to recover), or a stray entry of a job no longer held
+    redis.call('ZREM', p .. 'active', id)
+  elseif lapsed and v[1] == 'k' then
     queue_event(p, id, 'cancelled', now, ttl, nil, nil)
     finish(p, id, 'x', 'cancelled', now, ttl, nil, unrecorded)
     cancelled = cancelled + 1
     cancelled_ids[#cancelled_ids + 1] = id
-  else
+  elseif lapsed then
+    redis.call('ZREM', p .. 'active', id)
     redis.call('HINCRBY', jk, 'ep', 1)
     local sc = redis.call('HINCRBY', jk, 'sc', 1)
     if sc > max_stalls then
@@ -53,14 +70,7 @@ for _, id in ipairs(expired) do
       push_wait(p, id, (parse_opts(v[2])), now)
       requeued = requeued + 1
     end
-  end
-end
-if requeued > 0 then wake(p) end
-local late = redis.call('ZRANGEBYSCORE', p .. 'deadlines', '-inf', now, 'LIMIT', 0, batch)
-for _, id in ipairs(late) do
-  local jk = job_key(p, id)
-  local v = redis.call('HMGET', jk, 'st', 'o')
-  if v[1] == 'a' or v[1] == 'k' then
+  elseif dl and dl <= now then
     local _, _, _, to = parse_opts(v[2])
     redis.call('HINCRBY', jk, 'ep', 1)
     local err = json_error('execution exceeded its timeout of ' .. to .. ' ms', 'EXECUTION_TIMEOUT')
@@ -70,9 +80,11 @@ for _, id in ipairs(late) do
     timed_out = timed_out + 1
     timed_out_ids[#timed_out_ids + 1] = id
   else
-    redis.call('ZREM', p .. 'deadlines', id)
+    -- Neither is due (a score written by an older Renew): put the entry at its real due time.
+    redis.call('ZADD', p .. 'active', 'XX', (dl and dl < ls) and v[5] or v[4], id)
   end
 end
+if requeued > 0 then wake(p) end
 sweep(p, 'wait', batch)
 sweep(p, 'delayed', batch)
 if stall_failed > 0 then trim(p, 'failed', now, ttl, keep) end

@@ -14,7 +14,6 @@ for i = 4, #ARGV, 2 do
   local v = redis.call('HMGET', jk, 'ep', 'st', 'o')
   if v[1] == epoch and v[2] == 'a' then
     redis.call('ZREM', p .. 'active', id)
-    redis.call('ZREM', p .. 'deadlines', id)
     redis.call('HINCRBY', jk, 'ep', 1)
     redis.call('HINCRBY', jk, 'at', -1)
     redis.call('HDEL', jk, 'ls', 'dl', 'wk')

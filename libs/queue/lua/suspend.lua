@@ -16,7 +16,6 @@ if v[2] == 'k' then
   return 2
 end
 redis.call('ZREM', p .. 'active', id)
-redis.call('ZREM', p .. 'deadlines', id)
 redis.call('HINCRBY', jk, 'ep', 1)
 redis.call('HINCRBY', jk, 'at', -1)
 redis.call('HDEL', jk, 'ls', 'dl', 'wk')
