@@ -166,6 +166,17 @@ TEST_F(QueueServiceTest, ExecuteEnqueuesAndGetShowsIt) {
   EXPECT_EQ(payload["workflow"]["nodes"][1]["parameters"]["values"][0]["keyValue"]["key"], "a");
   EXPECT_EQ(payload["workflow"]["connections"][0]["sourceOutput"], "main");
   EXPECT_EQ(payload["triggerData"]["source"], "test");
+  // The payload is written as a head plus the workflow's text: still one compact document, its
+  // members in the documented order, "workflow" last.
+  const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(claim->jobs[0].payload);
+  EXPECT_EQ(ordered.dump(), claim->jobs[0].payload);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : ordered.items()) keys.push_back(key);
+  EXPECT_THAT(keys, ::testing::ElementsAre("v", "workflowId", "workflowName", "workspaceId",
+                                           "userId", "requestId", "triggerNodeId", "triggerData",
+                                           "singleNodeMode", "queue", "workflow"));
+  EXPECT_EQ(ordered["workflowId"], "wf-1");
+  EXPECT_EQ(ordered["workflow"]["id"], "wf-1");
 }
 
 TEST_F(QueueServiceTest, RequestIdMakesExecuteIdempotent) {
