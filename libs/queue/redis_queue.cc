@@ -193,50 +193,91 @@ absl::Status RedisQueue::CheckJob(const NewJob& job, int index) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<EnqueueResult>> RedisQueue::Enqueue(absl::Span<const NewJob> jobs) {
-  if (jobs.empty()) return std::vector<EnqueueResult>{};
+absl::StatusOr<RedisReply> RedisQueue::RunEnqueue(absl::Span<const NewJob* const> jobs, bool each) {
   const int64_t now = NowMs();
   std::vector<std::string> owned;
-  owned.reserve(4 + jobs.size() * 3);
+  owned.reserve(5 + jobs.size() * 3);
   owned.push_back(absl::StrCat(now));
   owned.push_back(absl::StrCat(options_.max_depth));
   owned.push_back(absl::StrCat(absl::ToInt64Seconds(options_.state_ttl)));
   owned.push_back(absl::StrCat(jobs.size()));
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    const NewJob& job = jobs[i];
-    NDX_RETURN_IF_ERROR(CheckJob(job, jobs.size() == 1 ? -1 : static_cast<int>(i)));
-    const int max_attempts = job.max_attempts.value_or(options_.default_max_attempts);
-    const absl::Duration timeout = job.timeout.value_or(options_.default_timeout);
-    const absl::Duration backoff = job.backoff.value_or(options_.default_backoff);
-    owned.push_back(absl::StrCat(job.priority, " ", max_attempts, " ", ToMs(backoff), " ",
-                                 ToMs(timeout), " ", now, " ", job.workspace));
+  owned.push_back(each ? "1" : "0");
+  constexpr size_t kHead = 5;
+  for (const NewJob* job : jobs) {
+    const int max_attempts = job->max_attempts.value_or(options_.default_max_attempts);
+    const absl::Duration timeout = job->timeout.value_or(options_.default_timeout);
+    const absl::Duration backoff = job->backoff.value_or(options_.default_backoff);
+    owned.push_back(absl::StrCat(job->priority, " ", max_attempts, " ", ToMs(backoff), " ",
+                                 ToMs(timeout), " ", now, " ", job->workspace));
+  }
+  for (const NewJob* job : jobs) {
+    owned.push_back(job->run_at ? absl::StrCat(ToMs(*job->run_at)) : "0");
+    owned.push_back(absl::StrCat(job->priority));
   }
   std::vector<std::string_view> args;
-  args.reserve(4 + jobs.size() * 6);
-  for (size_t i = 0; i < 4; ++i) args.push_back(owned[i]);
-  std::vector<std::string> priorities, run_ats;
-  priorities.reserve(jobs.size());
-  run_ats.reserve(jobs.size());
+  args.reserve(kHead + jobs.size() * 6);
+  for (size_t i = 0; i < kHead; ++i) args.push_back(owned[i]);
   for (size_t i = 0; i < jobs.size(); ++i) {
-    const NewJob& job = jobs[i];
-    priorities.push_back(absl::StrCat(job.priority));
-    run_ats.push_back(job.run_at ? absl::StrCat(ToMs(*job.run_at)) : "0");
+    const NewJob& job = *jobs[i];
     args.push_back(job.id);
     args.push_back(job.idempotency_key);
-    args.push_back(owned[4 + i]);
-    args.push_back(run_ats.back());
-    args.push_back(priorities.back());
+    args.push_back(owned[kHead + i]);
+    args.push_back(owned[kHead + jobs.size() + 2 * i]);
+    args.push_back(owned[kHead + jobs.size() + 2 * i + 1]);
     args.push_back(job.payload);
   }
   NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().enqueue, args));
   if (!reply.is_array() || reply.elements().size() != jobs.size() * 2) {
     return Malformed("enqueue", reply);
   }
+  return reply;
+}
+
+absl::StatusOr<std::vector<EnqueueResult>> RedisQueue::Enqueue(absl::Span<const NewJob> jobs) {
+  if (jobs.empty()) return std::vector<EnqueueResult>{};
+  std::vector<const NewJob*> ptrs;
+  ptrs.reserve(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    NDX_RETURN_IF_ERROR(CheckJob(jobs[i], jobs.size() == 1 ? -1 : static_cast<int>(i)));
+    ptrs.push_back(&jobs[i]);
+  }
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, RunEnqueue(ptrs, /*each=*/false));
   std::vector<EnqueueResult> out(jobs.size());
   for (size_t i = 0; i < jobs.size(); ++i) {
     out[i].id = reply.elements()[2 * i].str();
     NDX_ASSIGN_OR_RETURN(int64_t dup, IntAt(reply, 2 * i + 1));
     out[i].duplicate = dup == 1;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<EnqueueResult>>> RedisQueue::EnqueueEach(
+    absl::Span<const NewJob> jobs) {
+  std::vector<absl::StatusOr<EnqueueResult>> out(jobs.size(), absl::UnknownError("not sent"));
+  std::vector<const NewJob*> sent;
+  std::vector<size_t> sent_index;
+  sent.reserve(jobs.size());
+  sent_index.reserve(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    // Each job is its own request: its error says "job", not its place in someone else's batch.
+    if (absl::Status s = CheckJob(jobs[i]); !s.ok()) {
+      out[i] = std::move(s);
+      continue;
+    }
+    sent.push_back(&jobs[i]);
+    sent_index.push_back(i);
+  }
+  if (sent.empty()) return out;
+  NDX_ASSIGN_OR_RETURN(RedisReply reply, RunEnqueue(sent, /*each=*/true));
+  for (size_t k = 0; k < sent.size(); ++k) {
+    NDX_ASSIGN_OR_RETURN(int64_t code, IntAt(reply, 2 * k + 1));
+    const std::string& first = reply.elements()[2 * k].str();
+    if (code == 2) {
+      out[sent_index[k]] = absl::ResourceExhaustedError(absl::StrCat(
+          "queue is full: ", first, " executions waiting, the limit is ", options_.max_depth));
+    } else {
+      out[sent_index[k]] = EnqueueResult{first, code == 1};
+    }
   }
   return out;
 }

@@ -228,6 +228,15 @@ class RedisQueue {
   // the queue would exceed max_depth (nothing is enqueued) or a payload exceeds max_payload_bytes.
   absl::StatusOr<std::vector<EnqueueResult>> Enqueue(absl::Span<const NewJob> jobs);
 
+  // As Enqueue, but every job succeeds or fails on its own, for callers that send independent
+  // requests together (ExecuteWorkflow's group commit): a job that fails CheckJob ("job: ...") or
+  // would take the queue past max_depth (RESOURCE_EXHAUSTED) gets its own error, the others are
+  // enqueued, in order (jobs with one idempotency key: the first gets a new id, the rest that id).
+  // The outer status is the round trip's (UNAVAILABLE, ...): as for Enqueue, whether the script
+  // ran is then unknown.
+  absl::StatusOr<std::vector<absl::StatusOr<EnqueueResult>>> EnqueueEach(
+      absl::Span<const NewJob> jobs);
+
   // The checks Enqueue makes of each job before it touches Redis (id, priority, payload size,
   // attempts, timeout, workspace), for callers that write elsewhere first: INVALID_ARGUMENT or
   // RESOURCE_EXHAUSTED, the message starting with "job" (or "job <index>" of a batch).
@@ -331,6 +340,9 @@ class RedisQueue {
   absl::StatusOr<redis::RedisReply> Run(const redis::RedisScript& script,
                                         const std::vector<std::string_view>& args);
   int64_t NowMs() const;
+  // enqueue.lua for jobs already checked; `each`: over-depth jobs are refused one by one (code 2)
+  // instead of the whole call. The reply has two elements per job.
+  absl::StatusOr<redis::RedisReply> RunEnqueue(absl::Span<const NewJob* const> jobs, bool each);
 
   redis::RedisPool& pool_;
   redis::RedisCoalescer* const scripts_;

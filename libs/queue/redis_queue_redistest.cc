@@ -9,8 +9,10 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "libs/queue/enqueue_batcher.h"
 #include "tests/testing/redis_server.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/time_scale.h"
@@ -1037,6 +1039,167 @@ TEST_F(QueueTest, HousekeepingEndsWaitUnrecordedAndDeleteClearsTheEntry) {
   EXPECT_THAT(*q->Unrecorded(absl::ZeroDuration(), 10), ElementsAre("s"));
   ASSERT_THAT(q->Delete("s"), IsOk());
   EXPECT_THAT(*q->Unrecorded(absl::ZeroDuration(), 10), SizeIs(0));
+}
+
+// The group commit's batch: every job succeeds or fails on its own. Two jobs with one idempotency
+// key in the same call get one id; an oversized job and the job past max_depth get their own
+// errors; the others are enqueued and nothing is written for the refused ones.
+TEST_F(QueueTest, EnqueueEachGivesEveryJobItsOwnResult) {
+  auto q = MakeQueue(QueueOptions{.max_depth = 3, .max_payload_bytes = 100});
+  ASSERT_THAT(q->Enqueue({Job("old")}), IsOk());
+  NewJob a = Job("a"), b = Job("b"), big = Job("big"), d = Job("d"), e = Job("e");
+  a.idempotency_key = b.idempotency_key = "same";
+  e.idempotency_key = "e-key";
+  big.payload = std::string(200, 'x');
+  absl::StatusOr<std::vector<absl::StatusOr<EnqueueResult>>> r = q->EnqueueEach({a, b, big, d, e});
+  ASSERT_THAT(r, IsOk());
+  ASSERT_THAT(*r, SizeIs(5));
+  ASSERT_THAT((*r)[0], IsOk());
+  EXPECT_EQ((*r)[0]->id, "a");
+  EXPECT_FALSE((*r)[0]->duplicate);
+  ASSERT_THAT((*r)[1], IsOk());
+  EXPECT_EQ((*r)[1]->id, "a");
+  EXPECT_TRUE((*r)[1]->duplicate);
+  EXPECT_THAT((*r)[2], StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("job data")));
+  ASSERT_THAT((*r)[3], IsOk());
+  EXPECT_EQ((*r)[3]->id, "d");
+  EXPECT_THAT((*r)[4],
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("queue is full: 3")));
+  EXPECT_EQ(Cmd({"ZCARD", q->prefix() + "wait"})->integer(), 3);
+  EXPECT_EQ(Cmd({"EXISTS", q->prefix() + "j:e"})->integer(), 0);
+  EXPECT_EQ(Cmd({"EXISTS", q->prefix() + "j:big"})->integer(), 0);
+  // The refused job left no idempotency record: once there is room, its retry gets a new job.
+  ASSERT_THAT(q->Claim("w", 1), IsOk());
+  absl::StatusOr<std::vector<absl::StatusOr<EnqueueResult>>> again = q->EnqueueEach({e});
+  ASSERT_THAT(again, IsOk());
+  ASSERT_THAT((*again)[0], IsOk());
+  EXPECT_EQ((*again)[0]->id, "e");
+  EXPECT_FALSE((*again)[0]->duplicate);
+  // FIFO within a priority holds across calls (one sequence block per call).
+  absl::StatusOr<ClaimResult> claimed = q->Claim("w", 10);
+  ASSERT_THAT(claimed, IsOk());
+  EXPECT_THAT(Ids(*claimed), ElementsAre("a", "d", "e"));
+}
+
+// Jobs submitted while a batch is in flight go out together as the next batch (one EnqueueEach),
+// each with its own result. Redis is held with CLIENT PAUSE so that the first batch is surely in
+// flight while the others arrive.
+TEST_F(QueueTest, BatcherSendsJobsThatArriveDuringARoundTripAsOneBatch) {
+  common::Clock& real = common::RealClock();
+  RedisQueue q(*pool_, QueueOptions{}, real);
+  EnqueueBatcher batcher(q);
+  ASSERT_THAT(batcher.Enqueue(Job("warm")), IsOk());  // loads the script
+  ASSERT_THAT(Cmd({"CLIENT", "PAUSE", "500", "WRITE"}), IsOk());
+  absl::StatusOr<EnqueueResult> first = absl::UnknownError("not done");
+  std::thread sender([&] { first = batcher.Enqueue(Job("first")); });
+  ASSERT_TRUE(
+      WaitUntil([&] { return batcher.sending() && batcher.pending() == 0; }, absl::Seconds(5)));
+  constexpr int kFollowers = 20;
+  absl::Mutex mu;
+  std::vector<absl::StatusOr<EnqueueResult>> results;
+  for (int i = 0; i < kFollowers; ++i) {
+    NewJob job = Job(absl::StrCat("f", i));
+    if (i < 2) job.idempotency_key = "dup";  // two copies of one request in the same batch
+    batcher.Submit(std::move(job), absl::InfiniteFuture(), [&](absl::StatusOr<EnqueueResult> r) {
+      absl::MutexLock lock(&mu);
+      results.push_back(std::move(r));
+    });
+  }
+  sender.join();  // the sender returns once nothing is pending: both batches are done
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(batcher.batches(), 3);  // warm, first, and the 20 followers together
+  EXPECT_EQ(batcher.jobs(), 2 + kFollowers);
+  absl::MutexLock lock(&mu);
+  ASSERT_THAT(results, SizeIs(kFollowers));
+  std::set<std::string> ids;
+  int duplicates = 0;
+  for (const auto& r : results) {
+    ASSERT_THAT(r, IsOk());
+    ids.insert(r->id);
+    duplicates += r->duplicate ? 1 : 0;
+  }
+  EXPECT_EQ(duplicates, 1);
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kFollowers - 1));
+  EXPECT_EQ(Cmd({"ZCARD", q.prefix() + "wait"})->integer(), 2 + kFollowers - 1);
+}
+
+// A job whose caller's deadline passed while it waited for its batch is not enqueued.
+TEST_F(QueueTest, BatcherDropsJobsWhoseDeadlinePassedWhileWaiting) {
+  common::Clock& real = common::RealClock();
+  RedisQueue q(*pool_, QueueOptions{}, real);
+  EnqueueBatcher batcher(q);
+  ASSERT_THAT(batcher.Enqueue(Job("warm")), IsOk());
+  ASSERT_THAT(Cmd({"CLIENT", "PAUSE", "300", "WRITE"}), IsOk());
+  std::thread sender([&] { EXPECT_THAT(batcher.Enqueue(Job("first")), IsOk()); });
+  ASSERT_TRUE(
+      WaitUntil([&] { return batcher.sending() && batcher.pending() == 0; }, absl::Seconds(5)));
+  absl::Notification late_done;
+  absl::StatusOr<EnqueueResult> late = absl::UnknownError("not done");
+  batcher.Submit(Job("late"), absl::Now() + absl::Milliseconds(50),
+                 [&](absl::StatusOr<EnqueueResult> r) {
+                   late = std::move(r);
+                   late_done.Notify();
+                 });
+  sender.join();
+  ASSERT_TRUE(late_done.HasBeenNotified());
+  EXPECT_THAT(late, StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(Cmd({"EXISTS", q.prefix() + "j:late"})->integer(), 0);
+}
+
+// Redis dies while a batch is in flight and more jobs wait: every caller gets UNAVAILABLE within
+// a bound, and after Redis is back (from its AOF) each request, retried with its idempotency key,
+// exists exactly once.
+TEST_F(QueueTest, BatcherFailsEveryWaitingJobWhenRedisDiesAndRetriesEnqueueOnce) {
+  common::Clock& real = common::RealClock();
+  RedisQueue q(*pool_, QueueOptions{}, real);
+  EnqueueBatcher batcher(q);
+  ASSERT_THAT(batcher.Enqueue(Job("warm")), IsOk());
+  ASSERT_THAT(Cmd({"CLIENT", "PAUSE", "2000", "WRITE"}), IsOk());
+  constexpr int kJobs = 10;
+  auto job = [](int i) {
+    NewJob j = Job(absl::StrCat("r", i));
+    j.idempotency_key = absl::StrCat("req-", i);
+    return j;
+  };
+  absl::Mutex mu;
+  std::vector<absl::Status> errors;
+  auto record = [&](absl::StatusOr<EnqueueResult> r) {
+    absl::MutexLock lock(&mu);
+    errors.push_back(r.status());
+  };
+  const absl::Time start = absl::Now();
+  std::thread sender([&] { batcher.Submit(job(0), absl::InfiniteFuture(), record); });
+  ASSERT_TRUE(
+      WaitUntil([&] { return batcher.sending() && batcher.pending() == 0; }, absl::Seconds(5)));
+  for (int i = 1; i < kJobs; ++i) batcher.Submit(job(i), absl::InfiniteFuture(), record);
+  server_->Kill();
+  sender.join();
+  const absl::Duration took = absl::Now() - start;
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_THAT(errors, SizeIs(kJobs));
+    for (const absl::Status& s : errors) EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable));
+  }
+  EXPECT_LT(took, absl::Seconds(1.5)) << "the pause was 2 s: the callers did not wait it out";
+  ASSERT_THAT(server_->Restart(), IsOk());
+  // The paused script never ran; the retries enqueue each request once, with fresh ids.
+  std::vector<NewJob> retries;
+  for (int i = 0; i < kJobs; ++i) {
+    NewJob j = job(i);
+    j.id = absl::StrCat("retry", i);
+    retries.push_back(j);
+  }
+  absl::StatusOr<std::vector<absl::StatusOr<EnqueueResult>>> r;
+  ASSERT_TRUE(WaitUntil([&] { return (r = q.EnqueueEach(retries)).ok(); }, absl::Seconds(5)));
+  for (int i = 0; i < kJobs; ++i) {
+    ASSERT_THAT((*r)[i], IsOk());
+    EXPECT_FALSE((*r)[i]->duplicate);
+  }
+  EXPECT_EQ(Cmd({"ZCARD", q.prefix() + "wait"})->integer(), 1 + kJobs);  // warm + the retries
+  absl::StatusOr<std::vector<absl::StatusOr<EnqueueResult>>> again = q.EnqueueEach(retries);
+  ASSERT_THAT(again, IsOk());
+  for (const auto& x : *again) EXPECT_TRUE(x.ok() && x->duplicate);
+  EXPECT_EQ(Cmd({"ZCARD", q.prefix() + "wait"})->integer(), 1 + kJobs);
 }
 
 }  // namespace

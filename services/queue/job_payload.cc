@@ -17,11 +17,17 @@ using Json = nlohmann::ordered_json;
 constexpr int kMaxNodes = 5000;
 constexpr int kMaxConnections = 50000;
 
-absl::StatusOr<Json> ParseJson(const std::string& text, const std::string& what) {
+// `what` names the field in errors; it is called only when there is one.
+template <typename What>
+absl::StatusOr<Json> ParseJson(const std::string& text, const What& what) {
   if (text.empty()) return Json::object();
-  NDX_RETURN_IF_ERROR(common::CheckJsonDepth(text, what));
+  if (absl::Status s = common::CheckJsonDepth(text, "json"); !s.ok()) {
+    NDX_RETURN_IF_ERROR(common::CheckJsonDepth(text, what()));
+  }
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(what, " is not valid JSON"));
+  if (j.is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat(what(), " is not valid JSON"));
+  }
   return j;
 }
 
@@ -59,23 +65,32 @@ absl::StatusOr<JobPayload> BuildJobPayload(const v1::ExecuteWorkflowRequest& req
                                                    " connections; at most ", kMaxConnections,
                                                    " are allowed"));
   }
+  // The document is built member by member (moves, no initializer-list copies), and the labels
+  // that name a node or connection in errors are formatted only once something is wrong: this
+  // runs on every ExecuteWorkflow.
   Json nodes = Json::array();
-  absl::flat_hash_set<std::string> ids;
+  nodes.get_ref<Json::array_t&>().reserve(static_cast<size_t>(wf.nodes_size()));
+  absl::flat_hash_set<absl::string_view> ids;
+  ids.reserve(static_cast<size_t>(wf.nodes_size()));
   std::string first_trigger;
   for (int i = 0; i < wf.nodes_size(); ++i) {
     const v1::Node& n = wf.nodes(i);
-    const std::string label = NodeLabel(n, i);
-    if (n.id().empty()) return absl::InvalidArgumentError(absl::StrCat(label, ": id is empty"));
+    if (n.id().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(NodeLabel(n, i), ": id is empty"));
+    }
     if (!ids.insert(n.id()).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat(label, ": duplicate node id \"", n.id(), "\""));
+          absl::StrCat(NodeLabel(n, i), ": duplicate node id \"", n.id(), "\""));
     }
-    if (n.type().empty()) return absl::InvalidArgumentError(absl::StrCat(label, ": type is empty"));
-    NDX_ASSIGN_OR_RETURN(Json params,
-                         ParseJson(n.parameters_json(), absl::StrCat(label, ": parameters_json")));
-    if (!params.is_object()) {
+    if (n.type().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(NodeLabel(n, i), ": type is empty"));
+    }
+    absl::StatusOr<Json> params = ParseJson(
+        n.parameters_json(), [&] { return absl::StrCat(NodeLabel(n, i), ": parameters_json"); });
+    if (!params.ok()) return params.status();
+    if (!params->is_object()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(label, ": parameters_json must be a JSON object"));
+          absl::StrCat(NodeLabel(n, i), ": parameters_json must be a JSON object"));
     }
     if (first_trigger.empty() && IsTriggerType(n.type())) first_trigger = n.id();
     Json settings = Json::object();
@@ -86,30 +101,38 @@ absl::StatusOr<JobPayload> BuildJobPayload(const v1::ExecuteWorkflowRequest& req
     if (s.has_max_retries()) settings["maxRetries"] = s.max_retries();
     if (s.has_retry_delay_ms()) settings["retryDelay"] = s.retry_delay_ms();
     if (s.has_timeout_ms()) settings["timeout"] = s.timeout_ms();
-    nodes.push_back(Json{{"id", n.id()},
-                         {"name", n.name().empty() ? n.type() : n.name()},
-                         {"type", n.type()},
-                         {"parameters", std::move(params)},
-                         {"disabled", n.disabled()},
-                         {"settings", std::move(settings)}});
+    Json node = Json::object();
+    Json::object_t& members = node.get_ref<Json::object_t&>();
+    members.reserve(6);
+    members.emplace_back("id", n.id());
+    members.emplace_back("name", n.name().empty() ? n.type() : n.name());
+    members.emplace_back("type", n.type());
+    members.emplace_back("parameters", *std::move(params));
+    members.emplace_back("disabled", n.disabled());
+    members.emplace_back("settings", std::move(settings));
+    nodes.get_ref<Json::array_t&>().push_back(std::move(node));
   }
   Json connections = Json::array();
+  connections.get_ref<Json::array_t&>().reserve(static_cast<size_t>(wf.connections_size()));
   for (int i = 0; i < wf.connections_size(); ++i) {
     const v1::Connection& c = wf.connections(i);
-    const std::string label =
-        c.id().empty() ? absl::StrCat("connections[", i, "]") : absl::StrCat("connection ", c.id());
     for (const std::string* end : {&c.source_node_id(), &c.target_node_id()}) {
       if (!ids.contains(*end)) {
         return absl::InvalidArgumentError(
-            absl::StrCat(label, ": node \"", *end, "\" does not exist in the workflow"));
+            absl::StrCat(c.id().empty() ? absl::StrCat("connections[", i, "]")
+                                        : absl::StrCat("connection ", c.id()),
+                         ": node \"", *end, "\" does not exist in the workflow"));
       }
     }
-    connections.push_back(
-        Json{{"id", c.id()},
-             {"sourceNodeId", c.source_node_id()},
-             {"sourceOutput", c.source_output().empty() ? "main" : c.source_output()},
-             {"targetNodeId", c.target_node_id()},
-             {"targetInput", c.target_input().empty() ? "main" : c.target_input()}});
+    Json connection = Json::object();
+    Json::object_t& members = connection.get_ref<Json::object_t&>();
+    members.reserve(5);
+    members.emplace_back("id", c.id());
+    members.emplace_back("sourceNodeId", c.source_node_id());
+    members.emplace_back("sourceOutput", c.source_output().empty() ? "main" : c.source_output());
+    members.emplace_back("targetNodeId", c.target_node_id());
+    members.emplace_back("targetInput", c.target_input().empty() ? "main" : c.target_input());
+    connections.get_ref<Json::array_t&>().push_back(std::move(connection));
   }
   Json settings = Json::object();
   if (wf.settings().execution_timeout_ms() > 0) {
@@ -131,26 +154,34 @@ absl::StatusOr<JobPayload> BuildJobPayload(const v1::ExecuteWorkflowRequest& req
         absl::StrCat("trigger_node_id: node \"", trigger, "\" does not exist in the workflow"));
   }
   if (trigger.empty()) trigger = first_trigger.empty() ? wf.nodes(0).id() : first_trigger;
-  NDX_ASSIGN_OR_RETURN(Json trigger_data,
-                       ParseJson(request.trigger_data_json(), "trigger_data_json"));
-  std::string workflow_json = workflow.dump(-1, ' ', false, Json::error_handler_t::replace);
+  NDX_ASSIGN_OR_RETURN(Json trigger_data, ParseJson(request.trigger_data_json(), [] {
+                         return std::string("trigger_data_json");
+                       }));
   if (validator) NDX_RETURN_IF_ERROR(validator(workflow));
+  // The workflow is serialized once: it is the snapshot, and the payload's last member.
+  std::string workflow_json = workflow.dump(-1, ' ', false, Json::error_handler_t::replace);
   const bool save =
       !wf.settings().has_save_execution_to_database() || wf.settings().save_execution_to_database();
 
-  Json payload = {{"v", 1},
-                  {"workflowId", workflow["id"]},
-                  {"workflowName", wf.name()},
-                  {"workspaceId", request.workspace_id()},
-                  {"userId", request.user_id()},
-                  {"requestId", request.request_id()},
-                  {"triggerNodeId", trigger},
-                  {"triggerData", std::move(trigger_data)},
-                  {"singleNodeMode", request.single_node_mode()},
-                  {"queue", queue},
-                  {"workflow", std::move(workflow)}};
-  return JobPayload{payload.dump(-1, ' ', false, Json::error_handler_t::replace), trigger,
-                    std::move(workflow_json), save};
+  Json head = Json::object();
+  Json::object_t& members = head.get_ref<Json::object_t&>();
+  members.reserve(10);
+  members.emplace_back("v", 1);
+  members.emplace_back("workflowId", std::move(workflow["id"]));
+  members.emplace_back("workflowName", wf.name());
+  members.emplace_back("workspaceId", request.workspace_id());
+  members.emplace_back("userId", request.user_id());
+  members.emplace_back("requestId", request.request_id());
+  members.emplace_back("triggerNodeId", trigger);
+  members.emplace_back("triggerData", std::move(trigger_data));
+  members.emplace_back("singleNodeMode", request.single_node_mode());
+  members.emplace_back("queue", queue);
+  // {head..., "workflow": <workflow_json>}: the same bytes as dumping one document holding both.
+  std::string json = head.dump(-1, ' ', false, Json::error_handler_t::replace);
+  json.pop_back();  // the closing brace
+  json.reserve(json.size() + workflow_json.size() + 13);
+  absl::StrAppend(&json, ",\"workflow\":", workflow_json, "}");
+  return JobPayload{std::move(json), trigger, std::move(workflow_json), save};
 }
 
 }  // namespace ndx::queue

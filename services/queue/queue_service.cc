@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/grpc_status.h"
@@ -258,12 +259,12 @@ QueueServiceImpl::~QueueServiceImpl() {
   waiter_thread_.join();
 }
 
-absl::StatusOr<RedisQueue*> QueueServiceImpl::QueueFor(const std::string& requested) {
+absl::StatusOr<QueueServiceImpl::Queue*> QueueServiceImpl::SlotFor(const std::string& requested) {
   const std::string name = requested.empty() ? options_.queue.name : requested;
   {
     absl::MutexLock lock(&mu_);
     auto it = queues_.find(name);
-    if (it != queues_.end()) return it->second.get();
+    if (it != queues_.end()) return &it->second;
   }
   for (char c : name) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
@@ -282,9 +283,24 @@ absl::StatusOr<RedisQueue*> QueueServiceImpl::QueueFor(const std::string& reques
   // them (see QueueOptions::history_pending).
   if (options_.store != nullptr) o.history_pending = true;
   absl::MutexLock lock(&mu_);
-  auto& slot = queues_[name];
-  if (slot == nullptr) slot = std::make_unique<RedisQueue>(pool_, std::move(o), clock_);
-  return slot.get();
+  Queue& slot = queues_[name];
+  if (slot.queue == nullptr) {
+    slot.queue = std::make_unique<RedisQueue>(pool_, std::move(o), clock_);
+    slot.batcher = std::make_unique<EnqueueBatcher>(*slot.queue);
+  }
+  return &slot;
+}
+
+size_t QueueServiceImpl::PendingEnqueues() {
+  absl::MutexLock lock(&mu_);
+  size_t n = 0;
+  for (auto& [name, q] : queues_) n += q.batcher->pending();
+  return n;
+}
+
+absl::StatusOr<RedisQueue*> QueueServiceImpl::QueueFor(const std::string& name) {
+  NDX_ASSIGN_OR_RETURN(Queue * slot, SlotFor(name));
+  return slot->queue.get();
 }
 
 absl::StatusOr<std::pair<RedisQueue*, JobInfo>> QueueServiceImpl::Find(
@@ -315,6 +331,37 @@ absl::StatusOr<std::pair<RedisQueue*, JobInfo>> QueueServiceImpl::Find(
 
 absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request,
                                        v1::ExecuteWorkflowResponse& response) {
+  absl::Status out;
+  absl::Notification done;
+  ExecuteAsync(request, response, absl::InfiniteFuture(), [&out, &done](absl::Status s) {
+    out = std::move(s);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return out;
+}
+
+void QueueServiceImpl::ExecuteAsync(const v1::ExecuteWorkflowRequest& request,
+                                    v1::ExecuteWorkflowResponse& response, absl::Time deadline,
+                                    std::function<void(absl::Status)> done) {
+  absl::StatusOr<Prepared> prepared = Prepare(request, response);
+  if (!prepared.ok()) return done(prepared.status());
+  if (prepared->answered) return done(absl::OkStatus());
+  Queue* queue = prepared->queue;
+  const bool use_queue = prepared->use_queue;
+  store::ExecutionStore* history = prepared->history;
+  const std::string id = prepared->job.id;
+  const std::optional<absl::Time> run_at = prepared->job.run_at;
+  queue->batcher->Submit(
+      std::move(prepared->job), deadline,
+      [this, queue, use_queue, history, id, run_at, &response,
+       done = std::move(done)](absl::StatusOr<EnqueueResult> enqueued) {
+        done(Finish(*queue->queue, use_queue, history, id, run_at, std::move(enqueued), response));
+      });
+}
+
+absl::StatusOr<QueueServiceImpl::Prepared> QueueServiceImpl::Prepare(
+    const v1::ExecuteWorkflowRequest& request, v1::ExecuteWorkflowResponse& response) {
   const bool use_queue =
       request.has_use_queue() ? request.use_queue() : options_.default_mode != "direct";
   if (!use_queue && options_.direct_queue.empty()) {
@@ -330,8 +377,8 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
   }
   // Direct mode: the executions run on the runners embedded in the ndx-queue processes (their own
   // queue), with the same engine, checkpoints, events and records as on workers.
-  NDX_ASSIGN_OR_RETURN(RedisQueue * q,
-                       QueueFor(use_queue ? request.queue() : options_.direct_queue));
+  NDX_ASSIGN_OR_RETURN(Queue * queue, SlotFor(use_queue ? request.queue() : options_.direct_queue));
+  RedisQueue* q = queue->queue.get();
   // A request that names a workflow instead of carrying it: load it (NodeDrop's `workflows`).
   const v1::ExecuteWorkflowRequest* effective = &request;
   v1::ExecuteWorkflowRequest loaded;
@@ -344,7 +391,10 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
   }
   NDX_ASSIGN_OR_RETURN(JobPayload payload,
                        BuildJobPayload(*effective, q->options().name, options_.validator));
-  NewJob job;
+  Prepared prepared;
+  prepared.queue = queue;
+  prepared.use_queue = use_queue;
+  NewJob& job = prepared.job;
   job.id = NewExecutionId();
   if (!request.request_id().empty()) {
     // Scoped by workspace, so two tenants' request ids never collide.
@@ -383,7 +433,8 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
       response.set_mode(use_queue ? v1::EXECUTION_MODE_QUEUE : v1::EXECUTION_MODE_DIRECT);
       absl::StatusOr<JobInfo> info = q->Get(*first);
       response.set_state(info.ok() ? ToProto(info->state) : v1::EXECUTION_STATE_UNSPECIFIED);
-      return absl::OkStatus();
+      prepared.answered = true;
+      return prepared;
     }
   }
   if (history != nullptr) {
@@ -408,11 +459,19 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
     if (!s.ok())
       log::Warn("history: execution row not written", {{"execution", job.id}, {"error", s}});
   }
-  absl::StatusOr<std::vector<EnqueueResult>> enqueued = q->Enqueue({job});
+  prepared.history = history;
+  return prepared;
+}
+
+absl::Status QueueServiceImpl::Finish(RedisQueue& queue, bool use_queue,
+                                      store::ExecutionStore* history, const std::string& id,
+                                      std::optional<absl::Time> run_at,
+                                      absl::StatusOr<EnqueueResult> enqueued,
+                                      v1::ExecuteWorkflowResponse& response) {
   if (!enqueued.ok()) {
     if (history != nullptr) {
       (void)history->MarkEnqueueFailed(
-          {job.id,
+          {id,
            nlohmann::json{{"message", std::string(enqueued.status().message())},
                           {"code", "ENQUEUE_FAILED"}}
                .dump(),
@@ -420,29 +479,29 @@ absl::Status QueueServiceImpl::Execute(const v1::ExecuteWorkflowRequest& request
     }
     return enqueued.status();
   }
-  std::vector<EnqueueResult> results = *std::move(enqueued);
-  if (history != nullptr && results[0].duplicate) {
+  const EnqueueResult& result = *enqueued;
+  if (history != nullptr && result.duplicate) {
     // Lost a race with an identical request: this row runs nothing.
     (void)history->MarkEnqueueFailed(
-        {job.id,
-         nlohmann::json{{"message", absl::StrCat("duplicate request_id: execution ", results[0].id,
-                                                 " runs it")},
-                        {"code", "DUPLICATE_REQUEST"}}
+        {id,
+         nlohmann::json{
+             {"message", absl::StrCat("duplicate request_id: execution ", result.id, " runs it")},
+             {"code", "DUPLICATE_REQUEST"}}
              .dump(),
          clock_.Now()});
   }
   if (options_.metrics != nullptr) {
-    options_.metrics->Enqueued(q->options().name, results[0].duplicate);
+    options_.metrics->Enqueued(queue.options().name, result.duplicate);
   }
-  response.set_execution_id(results[0].id);
-  response.set_deduplicated(results[0].duplicate);
+  response.set_execution_id(result.id);
+  response.set_deduplicated(result.duplicate);
   response.set_mode(use_queue ? v1::EXECUTION_MODE_QUEUE : v1::EXECUTION_MODE_DIRECT);
-  if (results[0].duplicate) {
-    absl::StatusOr<JobInfo> info = q->Get(results[0].id);
+  if (result.duplicate) {
+    absl::StatusOr<JobInfo> info = queue.Get(result.id);
     response.set_state(info.ok() ? ToProto(info->state) : v1::EXECUTION_STATE_UNSPECIFIED);
   } else {
-    response.set_state(job.run_at && *job.run_at > clock_.Now() ? v1::EXECUTION_STATE_DELAYED
-                                                                : v1::EXECUTION_STATE_WAITING);
+    response.set_state(run_at && *run_at > clock_.Now() ? v1::EXECUTION_STATE_DELAYED
+                                                        : v1::EXECUTION_STATE_WAITING);
   }
   return absl::OkStatus();
 }
@@ -670,7 +729,7 @@ void QueueServiceImpl::Housekeep(const std::string& owner) {
   std::vector<RedisQueue*> queues;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [name, q] : queues_) queues.push_back(q.get());
+    for (auto& [name, q] : queues_) queues.push_back(q.queue.get());
   }
   if (queues.empty()) {
     absl::StatusOr<RedisQueue*> q = QueueFor("");
@@ -731,7 +790,7 @@ void QueueServiceImpl::RefreshGauges() {
   std::vector<RedisQueue*> queues;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [name, q] : queues_) queues.push_back(q.get());
+    for (auto& [name, q] : queues_) queues.push_back(q.queue.get());
   }
   for (RedisQueue* q : queues) {
     absl::StatusOr<QueueStats> s = q->Stats();
@@ -796,7 +855,15 @@ void QueueServiceImpl::WaiterLoop() {
 grpc::ServerUnaryReactor* QueueServiceImpl::ExecuteWorkflow(
     grpc::CallbackServerContext* context, const v1::ExecuteWorkflowRequest* request,
     v1::ExecuteWorkflowResponse* response) {
-  return Done(context, Execute(*request, *response));
+  // Not Execute(): this thread must not wait for a batch another thread is sending (group
+  // commit); the reactor is finished by whichever thread gets the job's result.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Time deadline = context->deadline() == std::chrono::system_clock::time_point::max()
+                                  ? absl::InfiniteFuture()
+                                  : absl::FromChrono(context->deadline());
+  ExecuteAsync(*request, *response, deadline,
+               [reactor](absl::Status s) { reactor->Finish(common::ToGrpcStatus(s)); });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* QueueServiceImpl::GetExecution(grpc::CallbackServerContext* context,

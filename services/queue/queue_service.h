@@ -13,16 +13,18 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "libs/common/clock.h"
 #include "libs/common/redis/redis_client.h"
+#include "libs/queue/enqueue_batcher.h"
 #include "libs/queue/redis_queue.h"
 #include "libs/store/execution_store.h"
 #include "ndx/v1/queue_service.grpc.pb.h"
@@ -102,14 +104,46 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
   // The domain operations behind the RPCs (also used by tests and the in-process direct mode).
   absl::Status Execute(const v1::ExecuteWorkflowRequest& request,
                        v1::ExecuteWorkflowResponse& response);
+  // Execute without waiting: validates and writes the history row on the calling thread, then
+  // hands the job to its queue's EnqueueBatcher (group commit with concurrent calls); `done` gets
+  // the call's status once `response` is filled, on this thread or on the one that sent the batch.
+  // A job still unsent at `deadline` is not enqueued (DEADLINE_EXCEEDED). `request` and
+  // `response` must live until `done` is called.
+  void ExecuteAsync(const v1::ExecuteWorkflowRequest& request,
+                    v1::ExecuteWorkflowResponse& response, absl::Time deadline,
+                    std::function<void(absl::Status)> done);
   absl::Status Get(const std::string& id, const std::string& workspace, v1::ExecutionView view,
                    v1::Execution& out);
+  // Jobs waiting for the next enqueue batch of their queue, over all queues (tests).
+  size_t PendingEnqueues();
   // The queue that holds execution `id`, visible to `workspace` ("" = any); NOT_FOUND otherwise.
   absl::StatusOr<std::string> Locate(const std::string& id, const std::string& workspace);
 
  private:
   struct Waiter;
+  // A queue and the group commit of its single enqueues.
+  struct Queue {
+    std::unique_ptr<RedisQueue> queue;
+    std::unique_ptr<EnqueueBatcher> batcher;
+  };
+  // What Execute has settled before the enqueue.
+  struct Prepared {
+    Queue* queue = nullptr;
+    bool use_queue = true;
+    NewJob job;
+    store::ExecutionStore* history = nullptr;  // the row to mark when the enqueue fails
+    bool answered = false;  // a repeated request_id: `response` already names the first execution
+  };
 
+  // Everything before the enqueue: validation, the payload, the history row.
+  absl::StatusOr<Prepared> Prepare(const v1::ExecuteWorkflowRequest& request,
+                                   v1::ExecuteWorkflowResponse& response);
+  // Everything after it: the history row of a failed or duplicate enqueue, metrics, the response.
+  absl::Status Finish(RedisQueue& queue, bool use_queue, store::ExecutionStore* history,
+                      const std::string& id, std::optional<absl::Time> run_at,
+                      absl::StatusOr<EnqueueResult> enqueued,
+                      v1::ExecuteWorkflowResponse& response);
+  absl::StatusOr<Queue*> SlotFor(const std::string& name);
   absl::StatusOr<RedisQueue*> QueueFor(const std::string& name);
   // Finds the queue that holds `id`: NOT_FOUND when none does (or the workspace differs).
   absl::StatusOr<std::pair<RedisQueue*, JobInfo>> Find(const std::string& id,
@@ -127,7 +161,7 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
   common::Clock& clock_;
 
   absl::Mutex mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<RedisQueue>> queues_ ABSL_GUARDED_BY(mu_);
+  absl::node_hash_map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);  // pointers stay valid
 
   absl::Mutex waiters_mu_;
   std::vector<std::unique_ptr<Waiter>> waiters_ ABSL_GUARDED_BY(waiters_mu_);

@@ -1,9 +1,11 @@
 // QueueService over real gRPC (loopback) against a real redis-server.
 #include "services/queue/queue_service.h"
 
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -164,6 +166,17 @@ TEST_F(QueueServiceTest, ExecuteEnqueuesAndGetShowsIt) {
   EXPECT_EQ(payload["workflow"]["nodes"][1]["parameters"]["values"][0]["keyValue"]["key"], "a");
   EXPECT_EQ(payload["workflow"]["connections"][0]["sourceOutput"], "main");
   EXPECT_EQ(payload["triggerData"]["source"], "test");
+  // The payload is written as a head plus the workflow's text: still one compact document, its
+  // members in the documented order, "workflow" last.
+  const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(claim->jobs[0].payload);
+  EXPECT_EQ(ordered.dump(), claim->jobs[0].payload);
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : ordered.items()) keys.push_back(key);
+  EXPECT_THAT(keys, ::testing::ElementsAre("v", "workflowId", "workflowName", "workspaceId",
+                                           "userId", "requestId", "triggerNodeId", "triggerData",
+                                           "singleNodeMode", "queue", "workflow"));
+  EXPECT_EQ(ordered["workflowId"], "wf-1");
+  EXPECT_EQ(ordered["workflow"]["id"], "wf-1");
 }
 
 TEST_F(QueueServiceTest, RequestIdMakesExecuteIdempotent) {
@@ -415,6 +428,179 @@ TEST_F(QueueServiceTest, RedisDownIsUnavailable) {
   EXPECT_THAT(Execute(Request()), StatusIs(absl::StatusCode::kUnavailable));
   ASSERT_THAT(redis_->Restart(), IsOk());
   EXPECT_TRUE(ndx::testing::WaitUntil([&] { return Execute(Request()).ok(); }, absl::Seconds(5)));
+}
+
+// Group commit (EnqueueBatcher behind ExecuteWorkflow): concurrent calls, each its own answer.
+
+int64_t RedisInt(redis::RedisPool& pool, const std::vector<std::string_view>& args) {
+  absl::StatusOr<redis::RedisPool::Lease> c = pool.Acquire(absl::Seconds(2));
+  if (!c.ok()) return -1;
+  absl::StatusOr<redis::RedisReply> r = (*c)->Command(args);
+  return r.ok() && r->is_integer() ? r->integer() : -1;
+}
+
+int64_t BlockedClients(redis::RedisPool& pool) {
+  absl::StatusOr<redis::RedisPool::Lease> c = pool.Acquire(absl::Seconds(2));
+  if (!c.ok()) return -1;
+  absl::StatusOr<redis::RedisReply> r = (*c)->Command({"INFO", "clients"});
+  if (!r.ok()) return -1;
+  const std::string info = r->str();
+  const size_t at = info.find("blocked_clients:");
+  return at == std::string::npos ? -1 : std::atoi(info.c_str() + at + 16);
+}
+
+TEST_F(QueueServiceTest, ConcurrentExecuteCallsGetDistinctIdsAndEveryJobExists) {
+  constexpr int kThreads = 16, kCalls = 25;
+  absl::Mutex mu;
+  std::vector<std::string> ids;
+  std::vector<absl::Status> errors;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kCalls; ++i) {
+        absl::StatusOr<v1::ExecuteWorkflowResponse> r = Execute(Request());
+        absl::MutexLock lock(&mu);
+        if (r.ok()) {
+          ids.push_back(r->execution_id());
+        } else {
+          errors.push_back(r.status());
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_THAT(errors, ::testing::IsEmpty());
+  ASSERT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(),
+            static_cast<size_t>(kThreads * kCalls));
+  EXPECT_EQ(RedisInt(*pool_, {"ZCARD", "ndx:{default}:wait"}), kThreads * kCalls);
+  for (const std::string& id : ids) {
+    ASSERT_EQ(RedisInt(*pool_, {"EXISTS", absl::StrCat("ndx:{default}:j:", id)}), 1) << id;
+  }
+}
+
+class GroupCommitTest : public QueueServiceTest {
+ protected:
+  // Holds Redis (CLIENT PAUSE) so that one ExecuteWorkflow call is in flight, then starts
+  // `requests` concurrently and waits until all of them wait in the batcher behind it. Returns
+  // the threads' results once `release` (run after they are pending) has been called and they
+  // are done.
+  std::vector<absl::StatusOr<v1::ExecuteWorkflowResponse>> OneBatch(
+      const std::vector<v1::ExecuteWorkflowRequest>& requests, int pause_ms,
+      const std::function<void()>& release, absl::StatusOr<v1::ExecuteWorkflowResponse>* first) {
+    EXPECT_THAT(Execute(Request()), IsOk());  // the queue is known, the script loaded
+    {
+      auto c = pool_->Acquire(absl::Seconds(1));
+      EXPECT_THAT((*c)->Command({"CLIENT", "PAUSE", absl::StrCat(pause_ms), "WRITE"}), IsOk());
+    }
+    std::thread head([&] { *first = Execute(Request()); });
+    EXPECT_TRUE(
+        ndx::testing::WaitUntil([&] { return BlockedClients(*pool_) == 1; }, absl::Seconds(5)));
+    std::vector<absl::StatusOr<v1::ExecuteWorkflowResponse>> results(
+        requests.size(), absl::UnknownError("not done"));
+    std::vector<std::thread> threads;
+    size_t queued = 0;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      threads.emplace_back([&, i] { results[i] = Execute(requests[i]); });
+      // A request refused before the enqueue (oversized) never waits in the batcher.
+      if (requests[i].trigger_data_json().size() < 1024) queued++;
+    }
+    EXPECT_TRUE(ndx::testing::WaitUntil([&] { return service_->PendingEnqueues() == queued; },
+                                        absl::Seconds(5)))
+        << service_->PendingEnqueues() << " of " << queued << " pending";
+    release();
+    head.join();
+    for (auto& t : threads) t.join();
+    return results;
+  }
+
+  void Unpause() {
+    auto c = pool_->Acquire(absl::Seconds(1));
+    EXPECT_THAT((*c)->Command({"CLIENT", "UNPAUSE"}), IsOk());
+  }
+};
+
+TEST_F(GroupCommitTest, DuplicatesOfOneRequestInTheSameBatchGetOneExecution) {
+  std::vector<v1::ExecuteWorkflowRequest> requests(8, Request());
+  for (auto& r : requests) r.set_request_id("same-request");
+  absl::StatusOr<v1::ExecuteWorkflowResponse> first;
+  auto results = OneBatch(
+      requests, 3000, [&] { Unpause(); }, &first);
+  ASSERT_THAT(first, IsOk());
+  std::set<std::string> ids;
+  int fresh = 0;
+  for (const auto& r : results) {
+    ASSERT_THAT(r, IsOk());
+    ids.insert(r->execution_id());
+    fresh += r->deduplicated() ? 0 : 1;
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(fresh, 1);
+  EXPECT_EQ(RedisInt(*pool_, {"ZCARD", "ndx:{default}:wait"}), 3);  // warm-up, head, the request
+}
+
+TEST_F(GroupCommitTest, AFullQueueOrAnOversizedJobFailsOnlyItsOwnCall) {
+  StartService(QueueOptions{.max_depth = 5, .max_payload_bytes = 4096});
+  std::vector<v1::ExecuteWorkflowRequest> requests(5, Request());
+  requests[2].set_trigger_data_json(absl::StrCat("{\"x\":\"", std::string(8192, 'a'), "\"}"));
+  absl::StatusOr<v1::ExecuteWorkflowResponse> first;
+  auto results = OneBatch(
+      requests, 3000, [&] { Unpause(); }, &first);
+  ASSERT_THAT(first, IsOk());
+  // Warm-up and head make 2 waiting: 3 of the 4 queued fit, in arrival order unknown to us.
+  int ok = 0, full = 0;
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (i == 2) {
+      EXPECT_THAT(results[i],
+                  StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("NDX_MAX_JOB_BYTES")));
+      continue;
+    }
+    if (results[i].ok()) {
+      ok++;
+    } else {
+      EXPECT_THAT(results[i],
+                  StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("queue is full")));
+      full++;
+    }
+  }
+  EXPECT_EQ(ok, 3);
+  EXPECT_EQ(full, 1);
+  EXPECT_EQ(RedisInt(*pool_, {"ZCARD", "ndx:{default}:wait"}), 5);
+}
+
+TEST_F(GroupCommitTest, RedisKilledWhileCallsWaitFailsThemAllPromptlyAndRetriesEnqueueOnce) {
+  constexpr int kRequests = 8;
+  std::vector<v1::ExecuteWorkflowRequest> requests(kRequests, Request());
+  for (int i = 0; i < kRequests; ++i) requests[i].set_request_id(absl::StrCat("req-", i));
+  absl::StatusOr<v1::ExecuteWorkflowResponse> first;
+  absl::Time killed;
+  auto results = OneBatch(
+      requests, 10000,
+      [&] {
+        killed = absl::Now();
+        redis_->Kill();
+      },
+      &first);
+  const absl::Duration took = absl::Now() - killed;
+  EXPECT_THAT(first, StatusIs(absl::StatusCode::kUnavailable));
+  for (const auto& r : results) EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_LT(took, absl::Seconds(2)) << "callers waited for a dead Redis";
+  ASSERT_THAT(redis_->Restart(), IsOk());  // no AOF: an empty Redis, as after a failover
+  // The retries (same request ids) enqueue each request once; a second retry finds them.
+  std::vector<std::string> ids(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    absl::StatusOr<v1::ExecuteWorkflowResponse> r;
+    ASSERT_TRUE(
+        ndx::testing::WaitUntil([&] { return (r = Execute(requests[i])).ok(); }, absl::Seconds(5)));
+    EXPECT_FALSE(r->deduplicated());
+    ids[i] = r->execution_id();
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    absl::StatusOr<v1::ExecuteWorkflowResponse> r = Execute(requests[i]);
+    ASSERT_THAT(r, IsOk());
+    EXPECT_TRUE(r->deduplicated());
+    EXPECT_EQ(r->execution_id(), ids[i]);
+  }
+  EXPECT_EQ(RedisInt(*pool_, {"ZCARD", "ndx:{default}:wait"}), kRequests);
 }
 
 }  // namespace
