@@ -53,6 +53,8 @@ absl::StatusOr<ServerCounters> ReadCounters(redis::RedisConnection& redis) {
       out.cpu_seconds += cpu;
     } else if (kv[0] == "used_memory") {
       (void)absl::SimpleAtoi(kv[1], &out.used_memory);
+    } else if (kv[0] == "used_memory_dataset") {
+      (void)absl::SimpleAtoi(kv[1], &out.used_memory_dataset);
     }
   }
   return out;

@@ -24,6 +24,7 @@ struct ServerCounters {
   absl::flat_hash_map<std::string, int64_t> calls;  // by command ("client|setname" -> "client")
   double cpu_seconds = 0;                           // used_cpu_user + used_cpu_sys
   int64_t used_memory = 0;
+  int64_t used_memory_dataset = 0;  // used_memory minus Redis's overhead (client buffers, ...)
   int64_t keys = 0;  // DBSIZE
 };
 

@@ -114,6 +114,47 @@ local function finish(p, id, state, index, now, ttl, err, unrecorded, batched)
   redis.call('EXPIRE', p .. 'ev:' .. id, ttl)
 end
 
+-- Removes the jobs that expired while waiting from the head of each priority band of <p>wait,
+-- where they are: within a band jobs wait in enqueue order, and with one state TTL they expire in
+-- that order, so a band's expired jobs are its oldest. Stops at a band's first live job; looks at
+-- no more than `budget` entries in all (one EXISTS each, about a microsecond), which bounds how
+-- long this blocks Redis. What a head sweep cannot see (a job with a shorter TTL behind a live
+-- one) is left to sweep(), which walks the whole index over successive calls. Returns how many it
+-- removed.
+local function sweep_wait_heads(p, budget)
+  local removed = 0
+  local bands = redis.call('HGETALL', p .. 'bands')
+  for i = 1, #bands, 2 do
+    if budget <= 0 then break end
+    if tonumber(bands[i + 1]) > 0 then
+      local pr = tonumber(bands[i])
+      local lo = string.format('%.0f', (pr + 1000) * FIFO_SPAN)
+      local hi = '(' .. string.format('%.0f', (pr + 1001) * FIFO_SPAN)
+      local live = false
+      while not live and budget > 0 do
+        local n = math.min(budget, 500)
+        local ids = redis.call('ZRANGEBYSCORE', p .. 'wait', lo, hi, 'LIMIT', 0, n)
+        budget = budget - #ids
+        local gone = {}
+        for _, id in ipairs(ids) do
+          if redis.call('EXISTS', job_key(p, id)) == 1 then
+            live = true
+            break
+          end
+          gone[#gone + 1] = id
+        end
+        if #gone > 0 then
+          redis.call('ZREM', p .. 'wait', unpack(gone))
+          redis.call('HINCRBY', p .. 'bands', bands[i], -#gone)
+          removed = removed + #gone
+        end
+        if #ids < n then break end
+      end
+    end
+  end
+  return removed
+end
+
 -- Removes, from a wait or delayed index, entries whose job hash has expired (it waited longer than
 -- the state TTL), scanning at most about `count` entries per call from a cursor kept in
 -- <p>sweep:<index>, so that repeated calls cover the whole index and no index keeps memory for

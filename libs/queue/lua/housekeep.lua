@@ -1,9 +1,9 @@
 -- Housekeeping, run by every consumer and queue process; the hk lease lets one of them do it per
--- interval. Sweeps the wait and delayed indexes of jobs whose state expired, promotes due delayed
--- jobs, recovers jobs whose lease lapsed (back to wait, or failed
--- past the stall limit; cancelling ones become cancelled), and ends jobs past their deadline as
--- timed out even when the worker holding them never answers (its epoch is bumped, so none of its
--- writes are accepted any more, and it is told through the cancel channel).
+-- interval. Sweeps the wait and delayed indexes of jobs whose state expired (the heads of the
+-- wait bands first), promotes due delayed jobs, recovers jobs whose lease lapsed (back to wait,
+-- or failed past the stall limit; cancelling ones become cancelled), and ends jobs past their
+-- deadline as timed out even when the worker holding them never answers (its epoch is bumped, so
+-- none of its writes are accepted any more, and it is told through the cancel channel).
 -- KEYS[1]: queue prefix
 -- ARGV: now_ms, owner, interval_ms, max_stalls, completion_ttl_s, keep_count, batch, force (0|1),
 --       unrecorded (0|1: the ends it makes still have to be written to the history; see finish())
@@ -85,6 +85,9 @@ for _, id in ipairs(expired) do
   end
 end
 if requeued > 0 then wake(p) end
+-- Expired waiting jobs: the heads of the bands first (where they are, and quickly: 20,000 jobs
+-- that expired together are gone within 4 runs), then a slice of the whole index.
+sweep_wait_heads(p, 5 * batch)
 sweep(p, 'wait', batch)
 sweep(p, 'delayed', batch)
 if stall_failed > 0 then trim(p, 'failed', now, ttl, keep) end
