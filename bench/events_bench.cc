@@ -51,8 +51,8 @@ class Subscriber : public grpc::ClientReadReactor<v1::ExecutionEvent> {
     v1::SubscribeRequest request;
     request.set_execution_id(execution_id);
     stub->async()->Subscribe(&context_, &request, this);
+    StartRead(&event_);  // before StartCall: a call ended at once may be freed before a later read
     StartCall();
-    StartRead(&event_);
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows

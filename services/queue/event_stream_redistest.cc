@@ -34,13 +34,27 @@ class Collector : public grpc::ClientReadReactor<v1::ExecutionEvent> {
   Collector(v1::EventStream::Stub* stub, v1::SubscribeRequest request, bool start_paused = false)
       : paused_(start_paused) {
     stub->async()->Subscribe(&context_, &request, this);
+    // The first read (or, paused, a hold) goes in before StartCall: a call the server ends at
+    // once (NOT_FOUND) may otherwise be done, and its call object freed, before StartRead
+    // (UBSan: "member call ... does not point to an object of type ClientCallbackReader").
+    if (paused_) {
+      AddHold();
+    } else {
+      StartRead(&event_);
+    }
     StartCall();
-    if (!paused_) StartRead(&event_);
   }
   // gRPC uses the reactor until OnDone: a test that returns early (a failed ASSERT) must not free
   // it under a call still running (ASan: heap-use-after-free in a gRPC callback thread).
   ~Collector() override {
     context_.TryCancel();
+    {
+      absl::MutexLock lock(&mu_);
+      if (paused_) {  // never resumed: let the cancelled call finish
+        paused_ = false;
+        RemoveHold();
+      }
+    }
     done_.WaitForNotification();
   }
   void Resume() {
@@ -48,6 +62,7 @@ class Collector : public grpc::ClientReadReactor<v1::ExecutionEvent> {
     if (!paused_) return;
     paused_ = false;
     StartRead(&event_);
+    RemoveHold();
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
