@@ -88,22 +88,6 @@ bool SaveToHistoryParsed(const nlohmann::json& p) {
 
 namespace {
 
-// Whether a store error may go away by itself (try again later) rather than being a refusal for
-// good (no row, ended otherwise, invalid).
-bool Transient(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-      return true;
-    default:
-      return false;
-  }
-}
-
 std::string StringAt(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
@@ -151,7 +135,7 @@ absl::Status RecordEndFromQueue(queue::RedisQueue& queue, store::ExecutionStore&
   }
   if (!runs.empty()) {
     const absl::Status s = store.RecordNodeRuns(runs);
-    if (Transient(s)) return s;
+    if (store::IsTransientStoreError(s)) return s;
   }
   store::ExecutionStatus status = store::ExecutionStatus::kSuccess;
   if (job->state == queue::JobState::kFailed) status = store::ExecutionStatus::kError;
@@ -162,7 +146,7 @@ absl::Status RecordEndFromQueue(queue::RedisQueue& queue, store::ExecutionStore&
                                                 .status = status,
                                                 .error_json = job->error_json,
                                                 .finished_at = finished_at});
-  return Transient(s) ? s : absl::OkStatus();
+  return store::IsTransientStoreError(s) ? s : absl::OkStatus();
 }
 
 int RecordEnds(queue::RedisQueue& queue, store::ExecutionStore& store,

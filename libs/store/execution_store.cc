@@ -135,6 +135,21 @@ bool IsStaleEpoch(const absl::Status& status) {
          pg::SqlStateOf(status) == std::string(pg::kStaleEpochSqlState);
 }
 
+bool IsTransientStoreError(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kResourceExhausted:
+      return true;
+    case absl::StatusCode::kAborted:
+      return !IsStaleEpoch(status);
+    default:
+      return false;
+  }
+}
+
 absl::Status ExecutionStore::Apply(const StoreWrite& write) {
   struct Visitor {
     ExecutionStore& store;

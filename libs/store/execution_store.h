@@ -72,6 +72,11 @@ inline constexpr int64_t kNoEpoch = 0;
 // True when `status` is the store's stale-epoch rejection (kAborted with SQLSTATE NDX01).
 bool IsStaleEpoch(const absl::Status& status);
 
+// True when a failed write may succeed if tried again later (the database is down or busy, a
+// connection was lost, ...), false when the store refused it for good (no such row, ended
+// otherwise, a stale epoch, invalid). The outbox drainer and the history's retries use it.
+bool IsTransientStoreError(const absl::Status& status);
+
 // An unset instant (absent timestamp column).
 inline constexpr absl::Time kNoTime = absl::InfinitePast();
 

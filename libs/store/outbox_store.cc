@@ -37,22 +37,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 )lua");
 
-// Whether a drain failure should be retried (stop the pass) or the op refused for good.
-bool Transient(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kResourceExhausted:
-      return true;
-    case absl::StatusCode::kAborted:
-      return !IsStaleEpoch(s);
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 OutboxStore::OutboxStore(PostgresExecutionStore& postgres, redis::RedisPool& redis,
@@ -189,7 +173,7 @@ absl::StatusOr<int> OutboxStore::DrainOnce() {
       const std::string& text = element.str();
       absl::StatusOr<OutboxOp> op = OutboxOpFromJson(text);
       absl::Status applied = op.ok() ? postgres_.ApplyOnce(op->op_id, op->write) : op.status();
-      if (!applied.ok() && Transient(applied)) {
+      if (!applied.ok() && IsTransientStoreError(applied)) {
         if (taken == 0) return applied;
         break;
       }
