@@ -36,6 +36,22 @@ function(ndx_sanitize_executable name)
   endif()
 endfunction()
 
+# Links jemalloc into a service binary (CMakeLists.txt NDX_JEMALLOC; a no-op in sanitizer and fuzz
+# builds). Nothing calls jemalloc by name: its malloc/free replace glibc's for the whole process
+# (gRPC, protobuf, nlohmann, SpiderMonkey too) because libjemalloc.so.2 comes before libc.so.6 in
+# the binary's DT_NEEDED list; --no-as-needed keeps that entry under any link order (with
+# --as-needed it would be dropped if another library had resolved malloc first). Valgrind's
+# memcheck needs --soname-synonyms=somalloc=libjemalloc.so* to track these allocations
+# (callgrind needs nothing).
+function(ndx_use_jemalloc name)
+  if(NDX_USE_JEMALLOC)
+    # One linker argument, so that CMake neither reorders nor deduplicates its parts; it also
+    # puts the library ahead of every other one on the command line and in DT_NEEDED.
+    target_link_options(${name} PRIVATE
+      "LINKER:--push-state,--no-as-needed,${JEMALLOC_LINK_LIBRARIES},--pop-state")
+  endif()
+endfunction()
+
 function(ndx_cc_test)
   if(NDX_FUZZ)
     return()
