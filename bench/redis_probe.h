@@ -25,7 +25,7 @@ struct ServerCounters {
   double cpu_seconds = 0;                           // used_cpu_user + used_cpu_sys
   int64_t used_memory = 0;
   int64_t used_memory_dataset = 0;  // used_memory minus Redis's overhead (client buffers, ...)
-  int64_t keys = 0;  // DBSIZE
+  int64_t keys = 0;                 // DBSIZE
 };
 
 // INFO all + DBSIZE (two commands; they appear in the next snapshot's counts, which is noise).
