@@ -211,6 +211,17 @@ class WorkerTest : public ::testing::Test {
     return id;
   }
 
+  // An execution whose one node is an HTTP request to `http` that takes 20 s, once that request
+  // has reached the server: the run is then inside the node (for cancel, shutdown, node-started).
+  std::string EnqueueSlowHttpAndWaitForIt(engine::testing::LoopbackServer& http) {
+    const std::string id = Enqueue(
+        Payload({Node("t", "manual-trigger"),
+                 Node("slow", "http-request", {{"url", http.base_url() + "/slow?ms=20000"}})},
+                {Edge("t", "slow")}));
+    EXPECT_TRUE(WaitUntil([&] { return http.Count("/slow") == 1; }, absl::Seconds(10)));
+    return id;
+  }
+
   queue::JobState State(const std::string& id) {
     queue::RedisQueue q(*pool_, QOptions(), common::RealClock());
     absl::StatusOr<queue::JobInfo> info = q.Get(id);
@@ -385,11 +396,8 @@ TEST_F(WorkerTest, TransientFailureRetriesAndResumesWithoutRerunningCompletedNod
 TEST_F(WorkerTest, CancelStopsARunningHttpRequestWithin200Ms) {
   engine::testing::LoopbackServer http;
   StartRunner();
-  const std::string id =
-      Enqueue(Payload({Node("t", "manual-trigger"),
-                       Node("slow", "http-request", {{"url", http.base_url() + "/slow?ms=20000"}})},
-                      {Edge("t", "slow")}));
-  ASSERT_TRUE(WaitUntil([&] { return http.Count("/slow") == 1; }, absl::Seconds(10)));
+  const std::string id = EnqueueSlowHttpAndWaitForIt(http);
+  ASSERT_EQ(http.Count("/slow"), 1);
   queue::RedisQueue q(*pool_, QOptions(), common::RealClock());
   const absl::Time start = absl::Now();
   ASSERT_THAT(q.Cancel(id), IsOk());
@@ -401,11 +409,8 @@ TEST_F(WorkerTest, CancelStopsARunningHttpRequestWithin200Ms) {
 TEST_F(WorkerTest, ALongNodeReportsItsStartWhileItRuns) {
   engine::testing::LoopbackServer http;
   StartRunner();
-  const std::string id =
-      Enqueue(Payload({Node("t", "manual-trigger"),
-                       Node("slow", "http-request", {{"url", http.base_url() + "/slow?ms=20000"}})},
-                      {Edge("t", "slow")}));
-  ASSERT_TRUE(WaitUntil([&] { return http.Count("/slow") == 1; }, absl::Seconds(10)));
+  const std::string id = EnqueueSlowHttpAndWaitForIt(http);
+  ASSERT_EQ(http.Count("/slow"), 1);
   // A fast node's node-started goes with its node-completed; a long one's is sent on its own.
   EXPECT_TRUE(WaitUntil(
       [&] {
@@ -459,11 +464,8 @@ TEST_F(WorkerTest, AWorkerThatLostItsLeaseWritesNothingMore) {
 TEST_F(WorkerTest, ShutdownHandsRunningExecutionsBack) {
   engine::testing::LoopbackServer http;
   StartRunner();
-  const std::string id =
-      Enqueue(Payload({Node("t", "manual-trigger"),
-                       Node("slow", "http-request", {{"url", http.base_url() + "/slow?ms=20000"}})},
-                      {Edge("t", "slow")}));
-  ASSERT_TRUE(WaitUntil([&] { return http.Count("/slow") == 1; }, absl::Seconds(10)));
+  const std::string id = EnqueueSlowHttpAndWaitForIt(http);
+  ASSERT_EQ(http.Count("/slow"), 1);
   const std::vector<std::string> released = runner_->Shutdown(absl::Milliseconds(200));
   EXPECT_THAT(released, ElementsAre(id));
   EXPECT_EQ(State(id), queue::JobState::kWaiting);
