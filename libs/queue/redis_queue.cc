@@ -509,10 +509,11 @@ absl::StatusOr<HousekeepingResult> RedisQueue::Housekeep(const std::string& owne
       absl::StrCat(options_.keep_finished),
       absl::StrCat(options_.housekeeping_batch),
       force ? "1" : "0",
-      options_.history_pending ? "1" : "0"};
+      options_.history_pending ? "1" : "0",
+      absl::StrCat(std::max<int64_t>(1, ToMs(options_.housekeeping_follow_up)))};
   NDX_ASSIGN_OR_RETURN(RedisReply reply, Run(S().housekeep, std::vector<std::string_view>(
                                                                 owned.begin(), owned.end())));
-  if (!reply.is_array() || reply.elements().size() != 9) return Malformed("housekeep", reply);
+  if (!reply.is_array() || reply.elements().size() != 10) return Malformed("housekeep", reply);
   HousekeepingResult r;
   r.ran = reply.elements()[0].integer() == 1;
   r.promoted = reply.elements()[1].integer();
@@ -524,6 +525,7 @@ absl::StatusOr<HousekeepingResult> RedisQueue::Housekeep(const std::string& owne
     r.stall_failed_ids.push_back(id.str());
   for (const RedisReply& id : reply.elements()[7].elements()) r.timed_out_ids.push_back(id.str());
   for (const RedisReply& id : reply.elements()[8].elements()) r.cancelled_ids.push_back(id.str());
+  r.more = reply.elements()[9].integer() == 1;
   return r;
 }
 

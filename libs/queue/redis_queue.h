@@ -56,7 +56,10 @@ struct QueueOptions {
   int64_t keep_finished = 10000;                   // per finished index (completed, failed, ...)
   int max_stalls = 3;                              // lease lapses before a job fails
   absl::Duration housekeeping_interval = absl::Seconds(1);
-  int housekeeping_batch = 1000;
+  int housekeeping_batch = 1000;  // entries a run looks at, per kind (about 2 ms of Redis)
+  // How soon the next run may start when one stopped at its batch with work left
+  // (HousekeepingResult::more): a backlog goes in short runs this far apart.
+  absl::Duration housekeeping_follow_up = absl::Milliseconds(50);
   size_t max_payload_bytes = 1 << 20;
   // Defaults for jobs that do not say.
   absl::Duration default_timeout = absl::Minutes(5);
@@ -206,6 +209,9 @@ struct HousekeepingResult {
   int64_t promoted = 0, requeued = 0, stall_failed = 0, timed_out = 0, cancelled = 0;
   // The executions this call ended, for the history store.
   std::vector<std::string> stall_failed_ids, timed_out_ids, cancelled_ids;
+  // The run stopped at its batch with expired waiting jobs left: the lease now lapses after
+  // housekeeping_follow_up, and the caller should run again then instead of after the interval.
+  bool more = false;
 };
 
 class RedisQueue {
@@ -307,8 +313,10 @@ class RedisQueue {
   // One value per job: 1 released, 2 cancelled (it was cancelling), 0 rejected.
   absl::StatusOr<std::vector<int>> Release(absl::Span<const JobRef> jobs);
 
-  // Promotes due delayed jobs, recovers lapsed leases, times out jobs past their deadline. Runs
-  // only if this call wins the interval's housekeeping lease (or `force`).
+  // Promotes due delayed jobs, recovers lapsed leases, times out jobs past their deadline, sweeps
+  // expired waiting jobs from the indexes. Runs only if this call wins the interval's
+  // housekeeping lease (or `force`); each run looks at about housekeeping_batch entries of each
+  // kind (a few ms of Redis at most), and says `more` when a backlog is left.
   absl::StatusOr<HousekeepingResult> Housekeep(const std::string& owner, bool force = false);
 
   absl::StatusOr<QueueStats> Stats();

@@ -79,8 +79,16 @@ absl::Status QueueServer::Start() {
     const int reconcile_every =
         std::max<int>(1, static_cast<int>(absl::Seconds(5) / config_.housekeeping_interval));
     int ticks = 0;
+    const absl::Duration follow_up = queue::QueueOptions{}.housekeeping_follow_up;
     while (!stop_housekeeping_.WaitForNotificationWithTimeout(config_.housekeeping_interval)) {
-      service_->Housekeep(owner);
+      // A backlog (a run stopped at its batch) goes in short runs `follow_up` apart, for up to
+      // one more interval; then the tick's other work comes round again.
+      bool more = service_->Housekeep(owner);
+      const absl::Time until = absl::Now() + config_.housekeeping_interval;
+      while (more && absl::Now() < until &&
+             !stop_housekeeping_.WaitForNotificationWithTimeout(follow_up)) {
+        more = service_->Housekeep(owner);
+      }
       service_->RefreshGauges();
       if (++ticks % reconcile_every == 0) service_->ReconcileHistory();
       metrics_->SetSubscribers(events_->subscriptions());

@@ -725,7 +725,7 @@ absl::Status QueueServiceImpl::Stats(const v1::GetQueueStatsRequest& request,
   return absl::OkStatus();
 }
 
-void QueueServiceImpl::Housekeep(const std::string& owner) {
+bool QueueServiceImpl::Housekeep(const std::string& owner) {
   std::vector<RedisQueue*> queues;
   {
     absl::MutexLock lock(&mu_);
@@ -735,8 +735,10 @@ void QueueServiceImpl::Housekeep(const std::string& owner) {
     absl::StatusOr<RedisQueue*> q = QueueFor("");
     if (q.ok()) queues.push_back(*q);
   }
+  bool more = false;
   for (RedisQueue* q : queues) {
     absl::StatusOr<HousekeepingResult> r = q->Housekeep(owner);
+    if (r.ok() && r->more) more = true;
     if (r.ok() && r->ran && options_.store != nullptr) {
       std::vector<std::string> ended = r->stall_failed_ids;
       ended.insert(ended.end(), r->timed_out_ids.begin(), r->timed_out_ids.end());
@@ -756,6 +758,7 @@ void QueueServiceImpl::Housekeep(const std::string& owner) {
                                  {"timed_out", r->timed_out}});
     }
   }
+  return more;
 }
 
 void QueueServiceImpl::ReconcileHistory() {

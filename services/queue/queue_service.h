@@ -90,8 +90,10 @@ class QueueServiceImpl final : public v1::QueueService::CallbackService {
                                           v1::Execution* response) override;
 
   // Runs the housekeeping of every known queue (serialized across processes by each queue's
-  // housekeeping lease). Called periodically by the process.
-  void Housekeep(const std::string& owner);
+  // housekeeping lease). Called periodically by the process. Returns true when a queue's run
+  // stopped at its batch with a backlog left (HousekeepingResult::more): call again after
+  // QueueOptions::housekeeping_follow_up rather than after the interval.
+  bool Housekeep(const std::string& owner);
   // Updates the queue gauges (depth by state, oldest waiting age) of every known queue.
   void RefreshGauges();
   // Brings the history up to date for executions that ended in Redis but are still RUNNING in

@@ -537,15 +537,19 @@ void WorkerRunner::WatchLoop() {
 }
 
 void WorkerRunner::HousekeepLoop() {
+  bool more = false;  // the last run stopped at its batch with a backlog left: run again soon
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       const auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; };
-      if (mu_.AwaitWithTimeout(absl::Condition(&stop), options_.queue.housekeeping_interval)) {
+      if (mu_.AwaitWithTimeout(absl::Condition(&stop),
+                               more ? options_.queue.housekeeping_follow_up
+                                    : options_.queue.housekeeping_interval)) {
         return;
       }
     }
     absl::StatusOr<queue::HousekeepingResult> r = queue_.Housekeep(options_.worker_id);
+    more = r.ok() && r->more;
     if (r.ok() && r->ran && options_.store != nullptr) {
       std::vector<std::string> ended = r->stall_failed_ids;
       ended.insert(ended.end(), r->timed_out_ids.begin(), r->timed_out_ids.end());

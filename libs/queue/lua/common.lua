@@ -117,12 +117,14 @@ end
 -- Removes the jobs that expired while waiting from the head of each priority band of <p>wait,
 -- where they are: within a band jobs wait in enqueue order, and with one state TTL they expire in
 -- that order, so a band's expired jobs are its oldest. Stops at a band's first live job; looks at
--- no more than `budget` entries in all (one EXISTS each, about a microsecond), which bounds how
--- long this blocks Redis. What a head sweep cannot see (a job with a shorter TTL behind a live
--- one) is left to sweep(), which walks the whole index over successive calls. Returns how many it
--- removed.
+-- no more than `budget` entries in all (an EXISTS and a share of the ZRANGEBYSCORE and ZREM each,
+-- about 2 us: 1,000 entries block Redis for about 2 ms), which bounds how long this blocks Redis.
+-- What a head sweep cannot see (a job with a shorter TTL behind a live one) is left to sweep(),
+-- which walks the whole index over successive calls. Returns how many it removed, and true when
+-- it stopped at its budget with expired entries possibly left at a head (run again soon).
 local function sweep_wait_heads(p, budget)
   local removed = 0
+  local exhausted = false
   local bands = redis.call('HGETALL', p .. 'bands')
   for i = 1, #bands, 2 do
     if budget <= 0 then break end
@@ -132,9 +134,8 @@ local function sweep_wait_heads(p, budget)
       local hi = '(' .. string.format('%.0f', (pr + 1001) * FIFO_SPAN)
       local live = false
       while not live and budget > 0 do
-        local n = math.min(budget, 500)
+        local n = math.min(budget, 100)
         local ids = redis.call('ZRANGEBYSCORE', p .. 'wait', lo, hi, 'LIMIT', 0, n)
-        budget = budget - #ids
         local gone = {}
         for _, id in ipairs(ids) do
           if redis.call('EXISTS', job_key(p, id)) == 1 then
@@ -143,6 +144,8 @@ local function sweep_wait_heads(p, budget)
           end
           gone[#gone + 1] = id
         end
+        -- What was looked at: the expired entries, and the live one a band stops at.
+        budget = budget - #gone - (live and 1 or 0)
         if #gone > 0 then
           redis.call('ZREM', p .. 'wait', unpack(gone))
           redis.call('HINCRBY', p .. 'bands', bands[i], -#gone)
@@ -150,9 +153,10 @@ local function sweep_wait_heads(p, budget)
         end
         if #ids < n then break end
       end
+      if not live and budget <= 0 then exhausted = true end
     end
   end
-  return removed
+  return removed, exhausted
 end
 
 -- Removes, from a wait or delayed index, entries whose job hash has expired (it waited longer than
