@@ -415,11 +415,24 @@ absl::StatusOr<Json> NdxQueueBench::Latency() {
 // values, indexes, allocator rounding), so the growth over N jobs divided by N is the per-job
 // cost of everything the queue writes for a waiting job.
 absl::StatusOr<Json> NdxQueueBench::Memory() {
+  NDX_ASSIGN_OR_RETURN(const Json first, MemoryCycle());
+  NDX_ASSIGN_OR_RETURN(Json second, MemoryCycle());
+  for (const char* key : {"bytes_per_job", "after_ttl_bytes_per_job", "after_sweep_bytes_per_job",
+                          "after_claim_bytes_per_job"}) {
+    second[absl::StrCat("first_cycle_", key)] = first[key];
+  }
+  return second;
+}
+
+absl::StatusOr<Json> NdxQueueBench::MemoryCycle() {
   NDX_RETURN_IF_ERROR(Flush(*control_));
   redis::RedisPool pool(redis_options_, 1);
   queue::QueueOptions o = QueueOptionsFor(options_.queue);
   o.state_ttl = options_.memory_ttl;
   queue::RedisQueue queue(pool, o, common::RealClock());
+  // The slow log is Redis's, bounded (128 entries) and kept across FLUSHALL: emptied before the
+  // baseline, and what the cycle put there is reported (redis_probe.h).
+  NDX_RETURN_IF_ERROR(ResetSlowlog(*control_).status());
   NDX_ASSIGN_OR_RETURN(ServerCounters base, ReadCounters(*control_));
   const int64_t n = options_.memory_jobs;
   std::vector<queue::NewJob> batch(options_.batch);
@@ -452,12 +465,22 @@ absl::StatusOr<Json> NdxQueueBench::Memory() {
                        control_->Command({"ZCARD", absl::StrCat(queue.prefix(), "wait")}));
 
   // Housekeeping as every ndx process runs it (the hk lease lets one run per interval, 1 s by
-  // default), with no consumer: how long until the wait index has let go of the expired jobs.
+  // default, or per follow-up, 50 ms, while a run leaves a backlog), with no consumer: how long
+  // until the wait index has let go of the expired jobs, and the longest run (a round trip on
+  // an otherwise idle Redis: about the time the script blocked it).
   const int64_t sweep_start = SteadyNs();
   int64_t left = left_in_wait.integer();
+  int64_t housekeeping_runs = 0;
+  double housekeeping_max_ms = 0;
   while (left > 0 && SecondsSince(sweep_start) < 120) {
-    NDX_RETURN_IF_ERROR(queue.Housekeep("bench-housekeeper", /*force=*/false).status());
-    absl::SleepFor(absl::Milliseconds(50));
+    const int64_t call_start = SteadyNs();
+    NDX_ASSIGN_OR_RETURN(const queue::HousekeepingResult hk,
+                         queue.Housekeep("bench-housekeeper", /*force=*/false));
+    if (hk.ran) {
+      ++housekeeping_runs;
+      housekeeping_max_ms = std::max(housekeeping_max_ms, SecondsSince(call_start) * 1e3);
+    }
+    absl::SleepFor(absl::Milliseconds(10));
     NDX_ASSIGN_OR_RETURN(redis::RedisReply z,
                          control_->Command({"ZCARD", absl::StrCat(queue.prefix(), "wait")}));
     left = z.integer();
@@ -474,6 +497,7 @@ absl::StatusOr<Json> NdxQueueBench::Memory() {
     NDX_RETURN_IF_ERROR(queue.Claim("bench-sweeper", 1000).status());
   }
   NDX_ASSIGN_OR_RETURN(ServerCounters after_claim, ReadCounters(*control_));
+  NDX_ASSIGN_OR_RETURN(const SlowlogSummary slowlog, ResetSlowlog(*control_));
 
   auto per_job = [&](const ServerCounters& c) {
     return static_cast<double>(c.used_memory - base.used_memory) / n;
@@ -491,11 +515,17 @@ absl::StatusOr<Json> NdxQueueBench::Memory() {
               {"after_ttl_keys", after_ttl.keys - base.keys},
               {"after_ttl_wait_entries", left_in_wait.integer()},
               {"swept_after_s", swept_after},
+              {"housekeeping_runs", housekeeping_runs},
+              {"housekeeping_max_ms", housekeeping_max_ms},
               {"after_sweep_wait_entries", left},
               {"after_sweep_bytes_per_job", per_job(after_sweep)},
               {"after_sweep_dataset_bytes_per_job",
                static_cast<double>(after_sweep.used_memory_dataset - base.used_memory_dataset) / n},
-              {"after_claim_bytes_per_job", per_job(after_claim)}};
+              {"after_claim_bytes_per_job", per_job(after_claim)},
+              {"slowlog_entries", slowlog.entries},
+              {"slowlog_bytes", slowlog.freed_bytes},
+              {"slowlog_longest_us", slowlog.longest_us},
+              {"slowlog_commands", slowlog.commands}};
 }
 
 absl::StatusOr<Json> EvalshaRate(redis::RedisConnection& redis, int port, int pipeline) {

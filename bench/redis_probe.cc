@@ -1,9 +1,13 @@
 #include "bench/redis_probe.h"
 
+#include <algorithm>
+#include <map>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "libs/common/status_macros.h"
@@ -57,6 +61,41 @@ absl::StatusOr<ServerCounters> ReadCounters(redis::RedisConnection& redis) {
       (void)absl::SimpleAtoi(kv[1], &out.used_memory_dataset);
     }
   }
+  return out;
+}
+
+absl::StatusOr<SlowlogSummary> ResetSlowlog(redis::RedisConnection& redis) {
+  auto used_memory = [&]() -> absl::StatusOr<int64_t> {
+    NDX_ASSIGN_OR_RETURN(redis::RedisReply info, redis.Command({"INFO", "memory"}));
+    for (absl::string_view line : absl::StrSplit(info.str(), "\r\n")) {
+      int64_t v = 0;
+      if (absl::ConsumePrefix(&line, "used_memory:") && absl::SimpleAtoi(line, &v)) return v;
+    }
+    return absl::InternalError("INFO memory has no used_memory");
+  };
+  NDX_ASSIGN_OR_RETURN(redis::RedisReply log, redis.Command({"SLOWLOG", "GET", "128"}));
+  SlowlogSummary out;
+  // Entry: id, timestamp, duration (us), arguments, client address, client name.
+  std::map<std::string, int64_t> by_command;
+  for (const redis::RedisReply& entry : log.elements()) {
+    const std::vector<redis::RedisReply>& f = entry.elements();
+    if (f.size() < 4) continue;
+    ++out.entries;
+    out.longest_us = std::max(out.longest_us, f[2].integer());
+    const std::vector<redis::RedisReply>& args = f[3].elements();
+    std::string name = args.empty() ? "?" : absl::AsciiStrToLower(args[0].str());
+    if ((name == "evalsha" || name == "evalsha_ro") && args.size() > 1) {
+      absl::StrAppend(&name, " ", args[1].str().substr(0, 8));
+    }
+    ++by_command[name];
+  }
+  for (const auto& [name, count] : by_command) {
+    absl::StrAppend(&out.commands, out.commands.empty() ? "" : ", ", name, " x", count);
+  }
+  NDX_ASSIGN_OR_RETURN(const int64_t before, used_memory());
+  NDX_RETURN_IF_ERROR(redis.Command({"SLOWLOG", "RESET"}).status());
+  NDX_ASSIGN_OR_RETURN(const int64_t after, used_memory());
+  out.freed_bytes = before - after;
   return out;
 }
 

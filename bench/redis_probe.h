@@ -40,6 +40,20 @@ struct JobCosts {
 };
 JobCosts CostsPerJob(const ServerCounters& before, const ServerCounters& after, int64_t jobs);
 
+// Redis's slow log (SLOWLOG GET): a ring of at most slowlog-max-len (128) entries, each keeping
+// the first 32 arguments (up to 128 bytes each) of a command that ran longer than
+// slowlog-log-slower-than (10 ms). It is part of used_memory (about 5 KB an entry when the
+// arguments are payloads) but not of any key, and FLUSHALL keeps it: a phase that measures
+// memory empties it before its baseline and reports what the phase put there (ResetSlowlog).
+struct SlowlogSummary {
+  int64_t entries = 0;
+  int64_t longest_us = 0;
+  std::string commands;     // "evalsha 12, ..." (by the first argument; scripts by SHA prefix)
+  int64_t freed_bytes = 0;  // used_memory before the reset minus after it
+};
+// SLOWLOG GET 128, then SLOWLOG RESET; freed_bytes from INFO memory around the reset.
+absl::StatusOr<SlowlogSummary> ResetSlowlog(redis::RedisConnection& redis);
+
 // Adds the costs to a measurement record, under the names the BullMQ peer uses.
 void AddCosts(const JobCosts& costs, nlohmann::json& record);
 
