@@ -478,6 +478,34 @@ TEST_F(QueueServiceTest, ConcurrentExecuteCallsGetDistinctIdsAndEveryJobExists) 
   }
 }
 
+// The process's housekeeping tick (queue_server.cc) runs again after the follow-up, not the
+// interval, while Housekeep says a queue left a backlog of expired waiting jobs.
+TEST_F(QueueServiceTest, HousekeepSaysWhenABacklogIsLeft) {
+  StartService(QueueOptions{.state_ttl = absl::Seconds(1),
+                            .housekeeping_interval = absl::Seconds(30),
+                            .housekeeping_batch = 100,
+                            .housekeeping_follow_up = absl::Milliseconds(20)});
+  RedisQueue producer(*pool_, QueueOptions{.state_ttl = absl::Seconds(1)}, common::RealClock());
+  std::vector<NewJob> jobs;
+  for (int i = 0; i < 150; ++i) jobs.push_back(NewJob{.id = absl::StrCat("x", i), .payload = "{}"});
+  ASSERT_THAT(producer.Enqueue(jobs), IsOk());
+  ASSERT_TRUE(ndx::testing::WaitUntil(
+      [&] {
+        return RedisInt(*pool_, {"EXISTS", "ndx:{default}:j:x149"}) == 0;
+      },
+      absl::Seconds(5)));
+  EXPECT_TRUE(service_->Housekeep("q1"));
+  EXPECT_EQ(RedisInt(*pool_, {"ZCARD", "ndx:{default}:wait"}), 50);
+  // After the follow-up the next run (here another process's) takes the rest and says so.
+  ASSERT_TRUE(ndx::testing::WaitUntil(
+      [&] {
+        return RedisInt(*pool_, {"EXISTS", "ndx:{default}:hk"}) == 0;
+      },
+      absl::Seconds(2)));
+  EXPECT_FALSE(service_->Housekeep("q2"));
+  EXPECT_EQ(RedisInt(*pool_, {"ZCARD", "ndx:{default}:wait"}), 0);
+}
+
 class GroupCommitTest : public QueueServiceTest {
  protected:
   // Holds Redis (CLIENT PAUSE) so that one ExecuteWorkflow call is in flight, then starts
