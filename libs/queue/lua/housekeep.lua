@@ -93,7 +93,8 @@ if requeued > 0 then wake(p) end
 -- Expired waiting jobs: the heads of the bands first (where they are), then, once the heads are
 -- clear, a slice of the whole index. While a head sweep stops at its budget, the next run comes
 -- after follow_up_ms instead of the interval: 20,000 jobs that expired together are gone in 20
--- runs of about 2 ms each, within a second or two.
+-- runs of about 2 ms each, within a second or two. (The whole-index slice waits meanwhile: only
+-- more than ~20,000 waiting jobs expiring every second, for long, would keep it waiting.)
 local _, more = sweep_wait_heads(p, batch)
 if not more then sweep(p, 'wait', batch) end
 sweep(p, 'delayed', batch)
