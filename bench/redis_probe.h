@@ -48,7 +48,7 @@ JobCosts CostsPerJob(const ServerCounters& before, const ServerCounters& after, 
 struct SlowlogSummary {
   int64_t entries = 0;
   int64_t longest_us = 0;
-  std::string commands;     // "evalsha 12, ..." (by the first argument; scripts by SHA prefix)
+  std::string commands;     // "evalsha b5425d89 x2, ..." (by command name; scripts by SHA prefix)
   int64_t freed_bytes = 0;  // used_memory before the reset minus after it
 };
 // SLOWLOG GET 128, then SLOWLOG RESET; freed_bytes from INFO memory around the reset.
