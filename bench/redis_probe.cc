@@ -65,14 +65,6 @@ absl::StatusOr<ServerCounters> ReadCounters(redis::RedisConnection& redis) {
 }
 
 absl::StatusOr<SlowlogSummary> ResetSlowlog(redis::RedisConnection& redis) {
-  auto used_memory = [&]() -> absl::StatusOr<int64_t> {
-    NDX_ASSIGN_OR_RETURN(redis::RedisReply info, redis.Command({"INFO", "memory"}));
-    for (absl::string_view line : absl::StrSplit(info.str(), "\r\n")) {
-      int64_t v = 0;
-      if (absl::ConsumePrefix(&line, "used_memory:") && absl::SimpleAtoi(line, &v)) return v;
-    }
-    return absl::InternalError("INFO memory has no used_memory");
-  };
   NDX_ASSIGN_OR_RETURN(redis::RedisReply log, redis.Command({"SLOWLOG", "GET", "128"}));
   SlowlogSummary out;
   // Entry: id, timestamp, duration (us), arguments, client address, client name.
@@ -92,10 +84,10 @@ absl::StatusOr<SlowlogSummary> ResetSlowlog(redis::RedisConnection& redis) {
   for (const auto& [name, count] : by_command) {
     absl::StrAppend(&out.commands, out.commands.empty() ? "" : ", ", name, " x", count);
   }
-  NDX_ASSIGN_OR_RETURN(const int64_t before, used_memory());
+  NDX_ASSIGN_OR_RETURN(const ServerCounters before, ReadCounters(redis));
   NDX_RETURN_IF_ERROR(redis.Command({"SLOWLOG", "RESET"}).status());
-  NDX_ASSIGN_OR_RETURN(const int64_t after, used_memory());
-  out.freed_bytes = before - after;
+  NDX_ASSIGN_OR_RETURN(const ServerCounters after, ReadCounters(redis));
+  out.freed_bytes = before.used_memory - after.used_memory;
   return out;
 }
 

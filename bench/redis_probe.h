@@ -51,7 +51,7 @@ struct SlowlogSummary {
   std::string commands;     // "evalsha b5425d89 x2, ..." (by command name; scripts by SHA prefix)
   int64_t freed_bytes = 0;  // used_memory before the reset minus after it
 };
-// SLOWLOG GET 128, then SLOWLOG RESET; freed_bytes from INFO memory around the reset.
+// SLOWLOG GET 128, then SLOWLOG RESET; freed_bytes from ReadCounters around the reset.
 absl::StatusOr<SlowlogSummary> ResetSlowlog(redis::RedisConnection& redis);
 
 // Adds the costs to a measurement record, under the names the BullMQ peer uses.

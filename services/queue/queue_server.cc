@@ -43,6 +43,7 @@ absl::Status QueueServer::Start() {
     options.direct_queue = absl::StrCat(config_.common.queue, kDirectQueueSuffix);
   }
   const std::string direct_queue = options.direct_queue;
+  const absl::Duration follow_up = options.queue.housekeeping_follow_up;
   service_ = std::make_unique<QueueServiceImpl>(*pool_, std::move(options), common::RealClock());
   events_ = std::make_unique<EventStreamService>(
       *pool_, config_.common.redis,
@@ -74,12 +75,11 @@ absl::Status QueueServer::Start() {
                                                      common::RealClock());
     direct_->Start();
   }
-  housekeeping_ = std::thread([this, owner] {
+  housekeeping_ = std::thread([this, owner, follow_up] {
     // History reconciliation every ~5 s (it reads PostgreSQL's RUNNING rows).
     const int reconcile_every =
         std::max<int>(1, static_cast<int>(absl::Seconds(5) / config_.housekeeping_interval));
     int ticks = 0;
-    const absl::Duration follow_up = queue::QueueOptions{}.housekeeping_follow_up;
     while (!stop_housekeeping_.WaitForNotificationWithTimeout(config_.housekeeping_interval)) {
       // A backlog (a run stopped at its batch) goes in short runs `follow_up` apart, for up to
       // one more interval; then the tick's other work comes round again.

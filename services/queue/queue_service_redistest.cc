@@ -489,19 +489,14 @@ TEST_F(QueueServiceTest, HousekeepSaysWhenABacklogIsLeft) {
   std::vector<NewJob> jobs;
   for (int i = 0; i < 150; ++i) jobs.push_back(NewJob{.id = absl::StrCat("x", i), .payload = "{}"});
   ASSERT_THAT(producer.Enqueue(jobs), IsOk());
-  ASSERT_TRUE(ndx::testing::WaitUntil(
-      [&] {
-        return RedisInt(*pool_, {"EXISTS", "ndx:{default}:j:x149"}) == 0;
-      },
-      absl::Seconds(5)));
+  auto gone = [&](std::string_view key, absl::Duration within) {
+    return ndx::testing::WaitUntil([&] { return RedisInt(*pool_, {"EXISTS", key}) == 0; }, within);
+  };
+  ASSERT_TRUE(gone("ndx:{default}:j:x149", absl::Seconds(5)));
   EXPECT_TRUE(service_->Housekeep("q1"));
   EXPECT_EQ(RedisInt(*pool_, {"ZCARD", "ndx:{default}:wait"}), 50);
   // After the follow-up the next run (here another process's) takes the rest and says so.
-  ASSERT_TRUE(ndx::testing::WaitUntil(
-      [&] {
-        return RedisInt(*pool_, {"EXISTS", "ndx:{default}:hk"}) == 0;
-      },
-      absl::Seconds(2)));
+  ASSERT_TRUE(gone("ndx:{default}:hk", absl::Seconds(2)));
   EXPECT_FALSE(service_->Housekeep("q2"));
   EXPECT_EQ(RedisInt(*pool_, {"ZCARD", "ndx:{default}:wait"}), 0);
 }
