@@ -268,9 +268,10 @@ TEST_F(EventStreamTest, UnknownOrExpiredExecutionIsNotFound) {
 
 TEST_F(EventStreamTest, AClientThatStopsReadingIsCutOffWithResourceExhausted) {
   // The stall timeout is scaled too: under the sanitizers a reader that keeps reading (the
-  // resumed one below) can take longer than 500 ms over one event.
+  // resumed one below, 400 events of 64 KB) can take longer than 500 ms over one event; 1.5 s
+  // was once not enough under TSan on a slow 2-core machine.
   Start(EventStreamService::Options{.max_buffered = 20,
-                                    .stall_timeout = TimeScaled(absl::Milliseconds(500))});
+                                    .stall_timeout = TimeScaled(absl::Seconds(1))});
   Append("slow", "started");
   Collector slow(stub_.get(), ForExecution("slow"), /*start_paused=*/true);
   // Large events fill gRPC's flow-control windows, then the subscription's own buffer.
